@@ -1,0 +1,1 @@
+//! Dockerfile front end and build driver.
