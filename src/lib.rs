@@ -1,8 +1,14 @@
 //! isula-build: a daemonless, isula-build compatible container image builder.
 //!
 //! The library is the engine; `src/main.rs`, [`cli`] and the compatibility server are thin
-//! shells over it. Modules depend only on modules listed after them in
-//! `docs/ARCHITECTURE.md`.
+//! shells over it. Modules depend only on modules listed after them (see
+//! `docs/ARCHITECTURE.md`).
 
 pub mod build;
 pub mod cli;
+pub mod compression;
+pub mod config;
+pub mod digest;
+pub mod image;
+pub mod lock;
+pub mod storage;

@@ -1,0 +1,2 @@
+//! Image types, references and image-level operations.
+pub mod reference;

@@ -1,0 +1,2 @@
+//! The data root: content-addressed blobs, unpacked layers, image records.
+pub mod unpack;
