@@ -355,7 +355,7 @@ impl Settings {
             .log_level
             .clone()
             .or(non_empty(conf.loglevel))
-            .unwrap_or_else(|| if debug { "debug" } else { "info" }.to_string())
+            .unwrap_or_else(|| if debug { "debug" } else { "error" }.to_string())
             .to_lowercase();
         if !LOG_LEVELS.contains(&log_level.as_str()) {
             return Err(ConfigError::BadValue {

@@ -12,3 +12,4 @@ pub mod digest;
 pub mod image;
 pub mod lock;
 pub mod storage;
+pub mod system;

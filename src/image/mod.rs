@@ -1,2 +1,8 @@
-//! Image types, references and image-level operations.
+//! Image types, references and image-level operations over the store.
+pub mod config;
+pub mod error;
+pub mod import;
+pub mod manage;
 pub mod reference;
+
+pub use error::ImageError;

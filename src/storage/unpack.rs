@@ -41,6 +41,8 @@ pub enum UnpackError {
     Stream(String),
     #[error("the input holds no tar entries: not a tar archive, or an empty one")]
     Empty,
+    #[error("not a tar archive ({0})")]
+    NotTar(String),
     #[error("write {path:?}: {source}")]
     Io { path: String, source: io::Error },
 }
@@ -471,6 +473,18 @@ fn set_xattrs(file: &File, xattrs: &Xattrs, path: &Path) -> Result<(), UnpackErr
     Ok(())
 }
 
+/// Error text from the tar reader can quote header bytes of a hostile file: keep the first
+/// clause, printable characters only, and bound its length.
+fn short_reason(s: &str) -> String {
+    let first = s.split(':').next().unwrap_or(s);
+    let clean: String = first
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(120)
+        .collect();
+    clean.trim().to_string()
+}
+
 /// Unpack the tar stream `r` into the existing, empty directory `dest`.
 /// The stream is read to its end (so a hash of it covers every byte).
 pub fn unpack_layer<R: Read>(
@@ -497,7 +511,14 @@ pub fn unpack_layer<R: Read>(
             .entries()
             .map_err(|e| UnpackError::Stream(e.to_string()))?;
         for entry in entries {
-            let entry = entry.map_err(|e| UnpackError::Stream(e.to_string()))?;
+            let entry = entry.map_err(|e| {
+                let reason = short_reason(&e.to_string());
+                if seen_any {
+                    UnpackError::Stream(reason)
+                } else {
+                    UnpackError::NotTar(reason)
+                }
+            })?;
             seen_any = true;
             u.apply_entry(entry)?;
         }

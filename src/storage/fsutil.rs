@@ -1,0 +1,64 @@
+//! Small filesystem helpers for crash-safe writes.
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
+
+/// fsync a directory so renames inside it are durable.
+pub fn fsync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+/// Write `bytes` to `tmp` (created new, 0600), fsync it, rename it to `dest`, fsync the
+/// destination directory. `tmp` must be on the same filesystem as `dest`.
+pub fn write_atomic(tmp: &Path, dest: &Path, bytes: &[u8]) -> io::Result<()> {
+    let mut f = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(tmp)?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    drop(f);
+    std::fs::rename(tmp, dest)?;
+    if let Some(parent) = dest.parent() {
+        fsync_dir(parent)?;
+    }
+    Ok(())
+}
+
+/// Flush the whole filesystem holding `path` (one call instead of an fsync per file of an
+/// unpacked layer).
+pub fn syncfs(path: &Path) -> io::Result<()> {
+    let f = File::open(path)?;
+    nix::unistd::syncfs(&f).map_err(io::Error::from)
+}
+
+/// Name of the filesystem type holding `path`, as `info` shows it.
+pub fn backing_fs(path: &Path) -> String {
+    use nix::sys::statfs::statfs;
+    let Ok(st) = statfs(path) else {
+        return "unknown".into();
+    };
+    let magic = st.filesystem_type().0 as u64;
+    match magic {
+        0xef53 => "extfs",
+        0x58465342 => "xfs",
+        0x9123683e => "btrfs",
+        0x01021994 => "tmpfs",
+        0x794c7630 => "overlayfs",
+        0x2fc12fc1 => "zfs",
+        0x6969 => "nfs",
+        0xf2f52010 => "f2fs",
+        0x65735546 => "fuse",
+        _ => return format!("0x{magic:x}"),
+    }
+    .to_string()
+}
+
+/// A random lowercase-hex name of `n` bytes of entropy.
+pub fn random_hex(n: usize) -> String {
+    let bytes: Vec<u8> = (0..n).map(|_| rand::random::<u8>()).collect();
+    hex::encode(bytes)
+}
