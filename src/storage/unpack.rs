@@ -240,12 +240,14 @@ impl Unpacker {
             return Ok(());
         }
 
-        let uid = header.uid().map_err(|e| entry_err(&path, e.to_string()))?;
-        let gid = header.gid().map_err(|e| entry_err(&path, e.to_string()))?;
-        let mode = header.mode().map_err(|e| entry_err(&path, e.to_string()))? & 0o7777;
-        let mtime = header
-            .mtime()
-            .map_err(|e| entry_err(&path, e.to_string()))? as i64;
+        let old = header.as_old();
+        let field = |what: &str, r: io::Result<u64>, raw: &[u8]| {
+            lenient(r, raw).map_err(|e| entry_err(&path, format!("{what}: {e}")))
+        };
+        let uid = field("uid", header.uid(), &old.uid)?;
+        let gid = field("gid", header.gid(), &old.gid)?;
+        let mode = field("mode", header.mode().map(u64::from), &old.mode)? as u32 & 0o7777;
+        let mtime = field("mtime", header.mtime(), &old.mtime)? as i64;
         let owner = (
             Some(Uid::from_raw(
                 u32::try_from(uid).map_err(|_| entry_err(&path, "uid out of range"))?,
@@ -431,6 +433,16 @@ impl Unpacker {
             }
         }
         Ok(())
+    }
+}
+
+/// A numeric header field that is blank (all NUL or spaces) reads as 0, as in GNU tar and
+/// Go's archive/tar; anything else unparsable is an error.
+fn lenient(parsed: io::Result<u64>, raw: &[u8]) -> Result<u64, String> {
+    match parsed {
+        Ok(v) => Ok(v),
+        Err(_) if raw.iter().all(|b| *b == 0 || *b == b' ') => Ok(0),
+        Err(_) => Err("not a number".into()),
     }
 }
 
