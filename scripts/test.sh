@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# The whole test suite. Works on a fresh Debian machine as root: installs what the tests need
+# (Debian packages, Rust components) when missing, then runs format and lint checks, unit
+# tests, integration tests against temporary data roots, and the conformance corpora.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_pkgs=()
+command -v busybox >/dev/null 2>&1 || [ -x /bin/busybox ] || need_pkgs+=(busybox-static)
+command -v tar >/dev/null 2>&1 || need_pkgs+=(tar)
+command -v git >/dev/null 2>&1 || need_pkgs+=(git)
+if [ ${#need_pkgs[@]} -gt 0 ]; then
+    if [ "$(id -u)" -ne 0 ]; then
+        echo "missing packages: ${need_pkgs[*]} (run as root or install them)" >&2
+        exit 1
+    fi
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq "${need_pkgs[@]}" >/dev/null
+fi
+rustup component list --installed 2>/dev/null | grep -q '^rustfmt' || rustup component add rustfmt clippy
+
+echo "== cargo fmt --check"
+cargo fmt --all -- --check
+echo "== cargo clippy"
+cargo clippy --all-targets --locked -- -D warnings
+echo "== cargo test"
+cargo test --all-targets --locked -- --test-threads="${TEST_THREADS:-2}"

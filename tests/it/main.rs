@@ -1,0 +1,8 @@
+//! Integration tests: the real `isula-build` binary against temporary data roots.
+
+mod bad_input;
+mod common;
+mod concurrency;
+mod crash;
+mod images;
+mod settings;
