@@ -1,28 +1,50 @@
-//! Progress display: a bar on a terminal, nothing when stderr is not one (CI logs stay clean;
-//! results go to stdout either way).
+//! Progress display on stderr: a bar on a terminal; on anything else (CI logs) a plain line
+//! every few seconds, so short operations print nothing and long ones show they are alive.
+//! Results go to stdout either way.
 
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::{HumanBytes, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use std::cell::Cell;
 use std::io::IsTerminal;
+use std::time::{Duration, Instant};
 
-pub struct Bar(Option<ProgressBar>);
+const PLAIN_INTERVAL: Duration = Duration::from_secs(5);
+
+pub enum Bar {
+    Terminal(ProgressBar),
+    Plain {
+        what: String,
+        total: u64,
+        last: Cell<Instant>,
+    },
+}
 
 impl Bar {
     pub fn set(&self, n: u64) {
-        if let Some(b) = &self.0 {
-            b.set_position(n);
+        match self {
+            Bar::Terminal(b) => b.set_position(n),
+            Bar::Plain { what, total, last } => {
+                if last.get().elapsed() >= PLAIN_INTERVAL {
+                    last.set(Instant::now());
+                    eprintln!("{what}: {} of {}", HumanBytes(n), HumanBytes(*total));
+                }
+            }
         }
     }
     pub fn finish(&self) {
-        if let Some(b) = &self.0 {
+        if let Bar::Terminal(b) = self {
             b.finish_and_clear();
         }
     }
 }
 
-/// A byte-count bar for `total` bytes.
+/// A byte-count progress display for `total` bytes.
 pub fn bytes_bar(total: u64, what: &str) -> Bar {
     if !std::io::stderr().is_terminal() {
-        return Bar(None);
+        return Bar::Plain {
+            what: what.to_string(),
+            total,
+            last: Cell::new(Instant::now()),
+        };
     }
     let b = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
     let style =
@@ -31,5 +53,5 @@ pub fn bytes_bar(total: u64, what: &str) -> Bar {
             .unwrap_or_else(|_| ProgressStyle::default_bar());
     b.set_style(style);
     b.set_message(what.to_string());
-    Bar(Some(b))
+    Bar::Terminal(b)
 }

@@ -2,7 +2,6 @@
 //! becomes a single-layer image.
 
 use crate::compression;
-use crate::digest::Digest;
 use crate::image::config::{
     host_platform, now_rfc3339, Descriptor, History, ImageConfig, Manifest, RootFs,
     MEDIA_TYPE_DOCKER_CONFIG, MEDIA_TYPE_DOCKER_MANIFEST,
@@ -10,11 +9,11 @@ use crate::image::config::{
 use crate::image::error::ImageError;
 use crate::image::reference::Reference;
 use crate::storage::unpack::UnpackOptions;
-use crate::storage::{fsutil, layer, ImageRecord, Store, StoreError, WorkDir};
+use crate::storage::{fsutil, layer, ImageRecord, Store, StoreError};
 use std::fs::File;
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::os::unix::fs::OpenOptionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// Largest tarball `import` accepts (upstream's limit).
 pub const MAX_IMPORT_SIZE: u64 = 1024 * 1024 * 1024;
@@ -78,21 +77,6 @@ pub fn open_source(path: &Path, limit: u64, what: &str) -> Result<(File, u64), I
     Ok((f, md.len()))
 }
 
-/// Write a blob into the work dir, synced; returns its path and digest.
-pub fn stage_blob(ws: &WorkDir, bytes: &[u8]) -> Result<(PathBuf, Digest), StoreError> {
-    let d = Digest::of(bytes);
-    let p = ws.child(&format!("blob-{}", d.hex()));
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&p)
-        .map_err(|e| StoreError::io(&p, e))?;
-    f.write_all(bytes).map_err(|e| StoreError::io(&p, e))?;
-    f.sync_all().map_err(|e| StoreError::io(&p, e))?;
-    Ok((p, d))
-}
-
 /// Import the rootfs tarball at `source` as `reference` (`name` means `name:latest`).
 /// `progress` is called with the number of bytes read from the tarball.
 pub fn import(
@@ -151,7 +135,7 @@ pub fn import(
         ..Default::default()
     };
     let config_bytes = serde_json::to_vec(&config).map_err(|e| fail(e.to_string()))?;
-    let (config_path, config_digest) = stage_blob(&ws, &config_bytes)?;
+    let (config_path, config_digest) = ws.stage_blob(&config_bytes)?;
     let manifest = Manifest {
         schema_version: 2,
         media_type: MEDIA_TYPE_DOCKER_MANIFEST.into(),
@@ -167,7 +151,7 @@ pub fn import(
         }],
     };
     let manifest_bytes = serde_json::to_vec(&manifest).map_err(|e| fail(e.to_string()))?;
-    let (manifest_path, manifest_digest) = stage_blob(&ws, &manifest_bytes)?;
+    let (manifest_path, manifest_digest) = ws.stage_blob(&manifest_bytes)?;
     fsutil::syncfs(ws.path()).map_err(|e| StoreError::io(ws.path(), e))?;
 
     let id = config_digest.hex().to_string();

@@ -5,9 +5,12 @@
 //! dead process and is removed by [`clean_tmp`]; so are `trash-*` dirs left by a collector that
 //! died before deleting them.
 
+use crate::digest::Digest;
 use crate::lock::{self, LockGuard, Mode};
 use crate::storage::fsutil::random_hex;
 use crate::storage::StoreError;
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 /// A scratch directory on the store's filesystem, removed on drop.
@@ -33,6 +36,21 @@ impl WorkDir {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Write a blob into the work dir, synced; returns its path and digest.
+    pub fn stage_blob(&self, bytes: &[u8]) -> Result<(PathBuf, Digest), StoreError> {
+        let d = Digest::of(bytes);
+        let p = self.child(&format!("blob-{}", d.hex()));
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&p)
+            .map_err(|e| StoreError::io(&p, e))?;
+        f.write_all(bytes).map_err(|e| StoreError::io(&p, e))?;
+        f.sync_all().map_err(|e| StoreError::io(&p, e))?;
+        Ok((p, d))
     }
 
     /// A fresh path inside the work dir (not created).
