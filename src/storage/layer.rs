@@ -3,6 +3,7 @@
 
 use crate::compression;
 use crate::digest::{Digest, Hasher};
+use crate::storage::pack::{self, PackOptions};
 use crate::storage::unpack::{self, UnpackOptions, UnpackStats};
 use crate::storage::workspace::WorkDir;
 use crate::storage::StoreError;
@@ -51,74 +52,114 @@ pub struct StagedLayer {
     pub stats: UnpackStats,
 }
 
-/// Copies everything read through it into a channel, for a compressor thread.
-struct TeeToChannel<R> {
-    inner: R,
+/// A gzip compressor on its own thread, fed chunks of the uncompressed layer tar; it hashes
+/// the compressed bytes and syncs the blob file.
+struct Compressor {
     tx: Option<mpsc::SyncSender<Vec<u8>>>,
-    hasher: Hasher,
+    handle: std::thread::JoinHandle<io::Result<(Digest, u64)>>,
 }
 
-impl<R: Read> Read for TeeToChannel<R> {
+impl Compressor {
+    fn start(blob_file: File) -> Compressor {
+        let (tx, rx) = mpsc::sync_channel::<Vec<u8>>(16);
+        let handle = std::thread::spawn(move || -> io::Result<(Digest, u64)> {
+            let hashing =
+                crate::digest::HashingWriter::new(BufWriter::with_capacity(1 << 20, blob_file));
+            let mut gz = compression::gzip_writer(hashing);
+            for chunk in rx {
+                gz.write_all(&chunk)?;
+            }
+            let hashing = gz.finish()?;
+            let (digest, len, mut w) = hashing.finish();
+            w.flush()?;
+            let f = w.into_inner().map_err(|e| e.into_error())?;
+            f.sync_all()?;
+            Ok((digest, len))
+        });
+        Compressor {
+            tx: Some(tx),
+            handle,
+        }
+    }
+
+    fn send(&self, chunk: &[u8]) -> io::Result<()> {
+        match &self.tx {
+            Some(tx) => tx
+                .send(chunk.to_vec())
+                .map_err(|_| io::Error::other("layer compressor stopped")),
+            None => Err(io::Error::other("layer compressor finished")),
+        }
+    }
+
+    fn finish(mut self) -> Result<io::Result<(Digest, u64)>, StoreError> {
+        drop(self.tx.take());
+        self.handle
+            .join()
+            .map_err(|_| StoreError::Corrupt("layer compressor thread panicked".into()))
+    }
+}
+
+/// Hashes the uncompressed tar and feeds it to the compressor, as a reader (unpack path).
+struct TeeReader<'a, R> {
+    inner: R,
+    hasher: Hasher,
+    compressor: &'a Compressor,
+}
+
+impl<R: Read> Read for TeeReader<'_, R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
         if n > 0 {
             self.hasher.update(&buf[..n]);
-            if let Some(tx) = &self.tx {
-                if tx.send(buf[..n].to_vec()).is_err() {
-                    return Err(io::Error::other("layer compressor stopped"));
-                }
-            }
+            self.compressor.send(&buf[..n])?;
         }
         Ok(n)
     }
 }
 
-/// Unpack the uncompressed tar stream `tar_stream` into a new layer in `ws`, computing its
-/// diff_id and writing its gzip blob at the same time (compression runs on its own thread).
-pub fn stage_layer<R: Read>(
-    ws: &WorkDir,
-    tar_stream: R,
-    parent: Option<&Digest>,
-    opts: UnpackOptions,
-) -> Result<StagedLayer, StoreError> {
-    let n = crate::storage::fsutil::random_hex(4);
-    let dir = ws.child(&format!("layer-{n}"));
-    let diff = dir.join("diff");
-    std::fs::create_dir_all(&diff).map_err(|e| StoreError::io(&diff, e))?;
-    let blob_path = ws.child(&format!("blob-{n}"));
-    let blob_file = File::create(&blob_path).map_err(|e| StoreError::io(&blob_path, e))?;
+/// The same as a writer (pack path). Buffers into 256 KiB chunks.
+struct TeeWriter<'a> {
+    hasher: Hasher,
+    compressor: &'a Compressor,
+    buf: Vec<u8>,
+}
 
-    let (tx, rx) = mpsc::sync_channel::<Vec<u8>>(16);
-    let compressor = std::thread::spawn(move || -> io::Result<(Digest, u64)> {
-        let hashing =
-            crate::digest::HashingWriter::new(BufWriter::with_capacity(1 << 20, blob_file));
-        let mut gz = compression::gzip_writer(hashing);
-        for chunk in rx {
-            gz.write_all(&chunk)?;
+impl Write for TeeWriter<'_> {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        self.hasher.update(data);
+        self.buf.extend_from_slice(data);
+        if self.buf.len() >= 256 * 1024 {
+            self.flush()?;
         }
-        let hashing = gz.finish()?;
-        let (digest, len, mut w) = hashing.finish();
-        w.flush()?;
-        let f = w.into_inner().map_err(|e| e.into_error())?;
-        f.sync_all()?;
-        Ok((digest, len))
-    });
+        Ok(data.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        if !self.buf.is_empty() {
+            self.compressor.send(&self.buf)?;
+            self.buf.clear();
+        }
+        Ok(())
+    }
+}
 
-    let mut tee = TeeToChannel {
-        inner: tar_stream,
-        tx: Some(tx),
-        hasher: Hasher::new(),
-    };
-    let unpacked = unpack::unpack_layer(&mut tee, &diff, opts);
-    let size = tee.hasher.len();
-    let diff_id = std::mem::take(&mut tee.hasher).finish();
-    drop(tee.tx.take()); // ends the compressor's loop
-    let compressed = compressor
-        .join()
-        .map_err(|_| StoreError::Corrupt("layer compressor thread panicked".into()))?;
-    let stats = unpacked?;
-    let (blob, blob_size) = compressed.map_err(|e| StoreError::io(&blob_path, e))?;
+fn new_layer_paths(ws: &WorkDir) -> (PathBuf, PathBuf) {
+    let n = crate::storage::fsutil::random_hex(4);
+    (
+        ws.child(&format!("layer-{n}")),
+        ws.child(&format!("blob-{n}")),
+    )
+}
 
+fn finish_staging(
+    dir: PathBuf,
+    blob_path: PathBuf,
+    parent: Option<&Digest>,
+    diff_id: Digest,
+    size: u64,
+    compressed: (Digest, u64),
+    stats: UnpackStats,
+) -> Result<StagedLayer, StoreError> {
+    let (blob, blob_size) = compressed;
     let meta = LayerMeta {
         chain_id: chain_id(parent, &diff_id),
         diff_id,
@@ -137,6 +178,72 @@ pub fn stage_layer<R: Read>(
         meta,
         stats,
     })
+}
+
+/// Unpack the uncompressed tar stream `tar_stream` into a new layer in `ws`, computing its
+/// diff_id and writing its gzip blob at the same time (compression runs on its own thread).
+pub fn stage_layer<R: Read>(
+    ws: &WorkDir,
+    tar_stream: R,
+    parent: Option<&Digest>,
+    opts: UnpackOptions,
+) -> Result<StagedLayer, StoreError> {
+    let (dir, blob_path) = new_layer_paths(ws);
+    let diff = dir.join("diff");
+    std::fs::create_dir_all(&diff).map_err(|e| StoreError::io(&diff, e))?;
+    let blob_file = File::create(&blob_path).map_err(|e| StoreError::io(&blob_path, e))?;
+    let compressor = Compressor::start(blob_file);
+    let mut tee = TeeReader {
+        inner: tar_stream,
+        hasher: Hasher::new(),
+        compressor: &compressor,
+    };
+    let unpacked = unpack::unpack_layer(&mut tee, &diff, opts);
+    let size = tee.hasher.len();
+    let diff_id = std::mem::take(&mut tee.hasher).finish();
+    let compressed = compressor.finish()?;
+    let stats = unpacked?;
+    let compressed = compressed.map_err(|e| StoreError::io(&blob_path, e))?;
+    finish_staging(dir, blob_path, parent, diff_id, size, compressed, stats)
+}
+
+/// Turn the diff dir `src` (inside `ws`, e.g. a RUN's overlay upper dir) into a staged layer:
+/// pack it to a deterministic tar (hashed and compressed on the fly), then move the dir into
+/// place as the layer's unpacked form.
+pub fn stage_layer_from_dir(
+    ws: &WorkDir,
+    src: &Path,
+    parent: Option<&Digest>,
+    opts: PackOptions,
+) -> Result<StagedLayer, StoreError> {
+    let (dir, blob_path) = new_layer_paths(ws);
+    std::fs::create_dir_all(&dir).map_err(|e| StoreError::io(&dir, e))?;
+    let blob_file = File::create(&blob_path).map_err(|e| StoreError::io(&blob_path, e))?;
+    let compressor = Compressor::start(blob_file);
+    let mut tee = TeeWriter {
+        hasher: Hasher::new(),
+        compressor: &compressor,
+        buf: Vec::with_capacity(512 * 1024),
+    };
+    let packed = pack::pack_dir(src, &mut tee, opts).and_then(|n| {
+        tee.flush().map_err(|e| pack::PackError::Io {
+            path: src.to_path_buf(),
+            source: e,
+        })?;
+        Ok(n)
+    });
+    let size = tee.hasher.len();
+    let diff_id = std::mem::take(&mut tee.hasher).finish();
+    let compressed = compressor.finish()?;
+    let entries = packed.map_err(|e| StoreError::Corrupt(format!("packing layer: {e}")))?;
+    let compressed = compressed.map_err(|e| StoreError::io(&blob_path, e))?;
+    let diff = dir.join("diff");
+    std::fs::rename(src, &diff).map_err(|e| StoreError::io(&diff, e))?;
+    let stats = UnpackStats {
+        entries,
+        file_bytes: 0,
+    };
+    finish_staging(dir, blob_path, parent, diff_id, size, compressed, stats)
 }
 
 /// Read a layer's meta.json.
@@ -186,5 +293,29 @@ mod tests {
             .unwrap();
         assert_eq!(out, data);
         assert_eq!(std::fs::read(st.dir.join("diff/f")).unwrap(), b"abc");
+    }
+
+    #[test]
+    fn staging_from_a_dir_packs_hashes_and_moves_it() {
+        let t = tempfile::tempdir().unwrap();
+        let ws = WorkDir::create(t.path(), "t").unwrap();
+        let upper = ws.child("upper");
+        std::fs::create_dir_all(upper.join("etc")).unwrap();
+        std::fs::write(upper.join("etc/x"), b"x").unwrap();
+        let opts = PackOptions {
+            timestamps: crate::storage::pack::Timestamps::Fixed(0),
+        };
+        let parent = Digest::of(b"parent");
+        let st = stage_layer_from_dir(&ws, &upper, Some(&parent), opts).unwrap();
+        assert!(!upper.exists(), "upper dir moved into the staged layer");
+        assert_eq!(std::fs::read(st.dir.join("diff/etc/x")).unwrap(), b"x");
+        let blob = std::fs::read(&st.blob_path).unwrap();
+        let mut tar_bytes = Vec::new();
+        flate2::read::GzDecoder::new(&blob[..])
+            .read_to_end(&mut tar_bytes)
+            .unwrap();
+        assert_eq!(Digest::of(&tar_bytes), st.meta.diff_id);
+        assert_eq!(st.meta.size, tar_bytes.len() as u64);
+        assert_eq!(st.meta.chain_id, chain_id(Some(&parent), &st.meta.diff_id));
     }
 }
