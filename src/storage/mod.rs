@@ -20,6 +20,7 @@
 pub mod fsutil;
 pub mod index;
 pub mod layer;
+pub mod overlay;
 pub mod pack;
 pub mod unpack;
 pub mod workspace;
