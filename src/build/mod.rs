@@ -16,3 +16,7 @@ pub mod shell_words;
 
 pub use error::{ErrorKind, ParseError};
 pub use shell_words::{expand_word, expand_words, ExpandError, ShellWords, Vars};
+pub mod parser;
+pub use parser::{parse_dockerfile, Dockerfile, Heredoc, Node, MAX_DOCKERFILE_SIZE};
+pub mod dockerignore;
+pub use dockerignore::{IgnoreError, IgnoreMatcher};
