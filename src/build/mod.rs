@@ -20,3 +20,5 @@ pub mod parser;
 pub use parser::{parse_dockerfile, Dockerfile, Heredoc, Node, MAX_DOCKERFILE_SIZE};
 pub mod dockerignore;
 pub use dockerignore::{IgnoreError, IgnoreMatcher};
+pub mod instructions;
+pub use instructions::{parse_instructions, CommandForm, Instruction, Step};
