@@ -22,3 +22,5 @@ pub mod dockerignore;
 pub use dockerignore::{IgnoreError, IgnoreMatcher};
 pub mod instructions;
 pub use instructions::{parse_instructions, CommandForm, Instruction, Step};
+pub mod stages;
+pub use stages::{plan_stages, BuildArgs, Stage, StageBase, StagePlan, StageScope, PROXY_ARGS};
