@@ -64,7 +64,11 @@ fn sorted_dirs(dir: &Path) -> Vec<PathBuf> {
 fn parser_positive(root: &Path) -> Tally {
     let mut t = Tally::default();
     for case in sorted_dirs(&root.join("buildkit-parser/testfiles")) {
-        let name = case.file_name().unwrap_or_default().to_string_lossy().to_string();
+        let name = case
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .to_string();
         let text = read(&case.join("Dockerfile"));
         let expected = read(&case.join("result")).replace("\r\n", "\n");
         match parse_dockerfile(&text) {
@@ -83,7 +87,11 @@ fn parser_positive(root: &Path) -> Tally {
 fn parser_negative(root: &Path) -> Tally {
     let mut t = Tally::default();
     for case in sorted_dirs(&root.join("buildkit-parser/testfiles-negative")) {
-        let name = case.file_name().unwrap_or_default().to_string_lossy().to_string();
+        let name = case
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .to_string();
         let text = read(&case.join("Dockerfile"));
         let res = parse_dockerfile(&text);
         t.check(res.is_err(), || format!("{name}: parsed but must fail"));
@@ -96,8 +104,11 @@ fn parser_lines(root: &Path) -> Tally {
     let text = read(&root.join("buildkit-parser/testfile-line/Dockerfile"));
     match parse_dockerfile(&text) {
         Ok(df) => {
-            let spans: Vec<(usize, usize)> =
-                df.nodes.iter().map(|n| (n.start_line, n.end_line)).collect();
+            let spans: Vec<(usize, usize)> = df
+                .nodes
+                .iter()
+                .map(|n| (n.start_line, n.end_line))
+                .collect();
             let want = vec![(5, 5), (11, 12), (17, 31)];
             t.check(spans == want, || format!("spans {spans:?}, want {want:?}"));
         }
@@ -117,7 +128,10 @@ fn env_var_test(root: &Path) -> Tally {
     .into_iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))
     .collect();
-    for (n, line) in read(&root.join("buildkit-shell/envVarTest")).lines().enumerate() {
+    for (n, line) in read(&root.join("buildkit-shell/envVarTest"))
+        .lines()
+        .enumerate()
+    {
         if line.starts_with('#') || line.trim().is_empty() {
             continue;
         }
@@ -146,7 +160,10 @@ fn env_var_test(root: &Path) -> Tally {
 fn words_test(root: &Path) -> Tally {
     let mut t = Tally::default();
     let mut env: Vec<(String, String)> = Vec::new();
-    for (n, line) in read(&root.join("buildkit-shell/wordsTest")).lines().enumerate() {
+    for (n, line) in read(&root.join("buildkit-shell/wordsTest"))
+        .lines()
+        .enumerate()
+    {
         if line.starts_with('#') {
             continue;
         }
@@ -198,7 +215,10 @@ fn pattern_matches(root: &Path) -> Tally {
             _ => false,
         };
         t.check(ok, || {
-            format!("id {id}: {patterns:?} vs {path:?}: got {got:?}, want {}", v["expect"])
+            format!(
+                "id {id}: {patterns:?} vs {path:?}: got {got:?}, want {}",
+                v["expect"]
+            )
         });
     }
     t
@@ -222,7 +242,11 @@ fn ignore_file(root: &Path) -> Tally {
             format!("read {input:?}: got {got:?}, want {want:?}")
         });
     }
-    for case in doc["pattern_list_normalization"].as_array().into_iter().flatten() {
+    for case in doc["pattern_list_normalization"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
         let patterns: Vec<String> = case["patterns"]
             .as_array()
             .into_iter()
@@ -239,7 +263,9 @@ fn ignore_file(root: &Path) -> Tally {
         } else {
             false
         };
-        t.check(ok, || format!("normalize {patterns:?}: got {got:?}, case {case}"));
+        t.check(ok, || {
+            format!("normalize {patterns:?}: got {got:?}, case {case}")
+        });
     }
     t
 }

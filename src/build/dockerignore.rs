@@ -558,7 +558,10 @@ mod tests {
 
     #[test]
     fn errors_and_limits() {
-        assert_eq!(IgnoreMatcher::new(&["!"]), Err(IgnoreError::LoneExclamation));
+        assert_eq!(
+            IgnoreMatcher::new(&["!"]),
+            Err(IgnoreError::LoneExclamation)
+        );
         assert!(IgnoreMatcher::new(&["a[z-a]"]).is_err());
         assert!(IgnoreMatcher::new(&["a\\"]).is_err());
         let big = "a\n".repeat(MAX_DOCKERIGNORE_SIZE / 2 + 1);

@@ -86,8 +86,8 @@ impl fmt::Display for ParseError {
             write!(f, ":{}", self.line)?;
         }
         f.write_str(": ")?;
-        let show_instruction = !self.instruction.is_empty()
-            && !matches!(self.kind, ErrorKind::UnknownInstruction(_));
+        let show_instruction =
+            !self.instruction.is_empty() && !matches!(self.kind, ErrorKind::UnknownInstruction(_));
         if show_instruction {
             write!(f, "{}: ", self.instruction.to_uppercase())?;
         }

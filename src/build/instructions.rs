@@ -394,7 +394,11 @@ fn stage_name_ok(name: &str) -> bool {
 
 fn at_least(node: &Node, n: usize) -> Result<(), (String, ErrorKind)> {
     if node.args.len() < n {
-        let what = if n == 1 { "one argument" } else { "two arguments" };
+        let what = if n == 1 {
+            "one argument"
+        } else {
+            "two arguments"
+        };
         return Err((
             node.keyword.clone(),
             ErrorKind::Syntax(format!(
@@ -806,9 +810,7 @@ mod tests {
     use crate::build::parser::parse_dockerfile;
 
     fn steps(text: &str) -> Result<Vec<Step>, ParseError> {
-        parse_instructions(&parse_dockerfile(text).map_err(|e| {
-            panic!("syntax error in test input: {e}");
-        })?)
+        parse_instructions(&parse_dockerfile(text)?)
     }
 
     #[test]
@@ -879,7 +881,10 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
-        assert_eq!(s[2].instruction, Instruction::Healthcheck(Healthcheck::None));
+        assert_eq!(
+            s[2].instruction,
+            Instruction::Healthcheck(Healthcheck::None)
+        );
         match &s[3].instruction {
             Instruction::Onbuild {
                 trigger,

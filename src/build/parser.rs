@@ -186,7 +186,9 @@ fn trim_newline(s: &str) -> &str {
 }
 
 fn is_comment(line: &str) -> bool {
-    trim_newline(line).trim_start_matches(is_space).starts_with('#')
+    trim_newline(line)
+        .trim_start_matches(is_space)
+        .starts_with('#')
 }
 
 struct Directives {
@@ -395,7 +397,10 @@ type NodeError = (String, ErrorKind);
 fn node_from_line(line: &str, escape: char) -> Result<Node, NodeError> {
     let trimmed = line.trim_matches(is_space);
     let (keyword, rest) = match trimmed.find(is_token_space) {
-        Some(i) => (&trimmed[..i], trimmed[i..].trim_start_matches(is_token_space)),
+        Some(i) => (
+            &trimmed[..i],
+            trimmed[i..].trim_start_matches(is_token_space),
+        ),
         None => (trimmed, ""),
     };
     let (rest, flags) = extract_flags(rest);
@@ -440,16 +445,19 @@ fn node_from_line(line: &str, escape: char) -> Result<Node, NodeError> {
                 node.json = json;
             }
         }
-        "maintainer" | "stopsignal" | "user" | "workdir" => {
-            if !rest.is_empty() {
-                node.args.push(rest.to_string());
-            }
+        "maintainer" | "stopsignal" | "user" | "workdir" if !rest.is_empty() => {
+            node.args.push(rest.to_string());
         }
-        "onbuild" => {
-            if !rest.is_empty() {
-                let sub = node_from_line(rest, escape)?;
-                node.sub = Some(Box::new(sub));
+        "onbuild" if !rest.is_empty() => {
+            let sub_keyword = rest.split(is_token_space).next().unwrap_or_default();
+            if sub_keyword.eq_ignore_ascii_case("onbuild") {
+                // Rejected here, before recursing, so `ONBUILD ONBUILD ...` cannot nest deeply.
+                return Err(err(
+                    "Chaining ONBUILD via `ONBUILD ONBUILD` isn't allowed".to_string()
+                ));
             }
+            let sub = node_from_line(rest, escape)?;
+            node.sub = Some(Box::new(sub));
         }
         _ => {}
     }
@@ -634,7 +642,10 @@ fn parse_name_val(rest: &str, keyword: &str, escape: char) -> Result<Vec<String>
         let value = parts.next().map(|v| v.trim_start_matches(is_token_space));
         return match value {
             Some(v) if !v.is_empty() => Ok(vec![key.to_string(), v.to_string(), String::new()]),
-            _ => Err(format!("{} must have two arguments", keyword.to_uppercase())),
+            _ => Err(format!(
+                "{} must have two arguments",
+                keyword.to_uppercase()
+            )),
         };
     }
     let mut out = Vec::with_capacity(words.len() * 3);
@@ -861,7 +872,10 @@ mod tests {
         );
         let e = parse_dockerfile("FROM a\nENV x\n").unwrap_err();
         assert_eq!(e.line, 2);
-        assert_eq!(e.to_string(), "Dockerfile:2: ENV: ENV must have two arguments");
+        assert_eq!(
+            e.to_string(),
+            "Dockerfile:2: ENV: ENV must have two arguments"
+        );
         assert!(parse_dockerfile("ENV a=b c\n").is_err());
     }
 
@@ -917,7 +931,18 @@ mod tests {
     }
 
     #[test]
+    fn nested_onbuild_is_rejected_without_recursion() {
+        let text = format!("FROM a\n{}RUN x\n", "ONBUILD ".repeat(100_000));
+        let e = parse_dockerfile(&text).unwrap_err();
+        assert_eq!(e.line, 2);
+        assert!(e.to_string().contains("ONBUILD ONBUILD"), "{e}");
+    }
+
+    #[test]
     fn quote_like_go() {
-        assert_eq!(go_quote("a\"b\\\u{0}\u{7f}♥\u{a0}"), "\"a\\\"b\\\\\\x00\\x7f♥\\u00a0\"");
+        assert_eq!(
+            go_quote("a\"b\\\u{0}\u{7f}♥\u{a0}"),
+            "\"a\\\"b\\\\\\x00\\x7f♥\\u00a0\""
+        );
     }
 }

@@ -780,10 +780,15 @@ mod tests {
     use super::*;
 
     fn env() -> HashMap<String, String> {
-        [("PWD", "/home"), ("SHELL", "bash"), ("NULL", ""), ("sp", "a  b")]
-            .into_iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
+        [
+            ("PWD", "/home"),
+            ("SHELL", "bash"),
+            ("NULL", ""),
+            ("sp", "a  b"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
     }
 
     #[test]
@@ -811,14 +816,23 @@ mod tests {
         assert_eq!(expand_word("${F%.*}", &e).unwrap(), "dir/sub/file.tar");
         assert_eq!(expand_word("${F%%.*}", &e).unwrap(), "dir/sub/file");
         assert_eq!(expand_word("${F/sub/x}", &e).unwrap(), "dir/x/file.tar.gz");
-        assert_eq!(expand_word("${F//[a-z]/_}", &e).unwrap(), "___/___/____.___.__");
-        assert_eq!(expand_word("${F/#dir/D}", &e).unwrap(), "dir/sub/file.tar.gz");
+        assert_eq!(
+            expand_word("${F//[a-z]/_}", &e).unwrap(),
+            "___/___/____.___.__"
+        );
+        assert_eq!(
+            expand_word("${F/#dir/D}", &e).unwrap(),
+            "dir/sub/file.tar.gz"
+        );
     }
 
     #[test]
     fn splitting() {
         let e = env();
-        assert_eq!(expand_words("x $sp \"$sp\"", &e).unwrap(), vec!["x", "a", "b", "a  b"]);
+        assert_eq!(
+            expand_words("x $sp \"$sp\"", &e).unwrap(),
+            vec!["x", "a", "b", "a  b"]
+        );
         assert_eq!(expand_words("'' \"\"", &e).unwrap(), Vec::<String>::new());
         assert_eq!(expand_words(r"a\ b", &e).unwrap(), vec!["a b"]);
     }
@@ -826,7 +840,10 @@ mod tests {
     #[test]
     fn backtick_escape() {
         let sw = ShellWords::new('`');
-        assert_eq!(sw.expand_word(r"C:\path`$PWD", &()).unwrap(), r"C:\path$PWD");
+        assert_eq!(
+            sw.expand_word(r"C:\path`$PWD", &()).unwrap(),
+            r"C:\path$PWD"
+        );
     }
 
     #[test]

@@ -180,7 +180,11 @@ pub fn plan_stages(
                 (Some(v), _) => Some(v.to_string()),
                 (None, Some(d)) => {
                     let env = global_env(&global_args);
-                    Some(shell.expand_word(d, &env).map_err(|e| expand_err(&step, e))?)
+                    Some(
+                        shell
+                            .expand_word(d, &env)
+                            .map_err(|e| expand_err(&step, e))?,
+                    )
                 }
                 (None, None) => None,
             };
@@ -344,8 +348,16 @@ pub fn plan_stages(
             }
         }
     }
-    let order: Vec<usize> = stages.iter().filter(|s| s.needed).map(|s| s.index).collect();
-    let skipped: Vec<usize> = stages.iter().filter(|s| !s.needed).map(|s| s.index).collect();
+    let order: Vec<usize> = stages
+        .iter()
+        .filter(|s| s.needed)
+        .map(|s| s.index)
+        .collect();
+    let skipped: Vec<usize> = stages
+        .iter()
+        .filter(|s| !s.needed)
+        .map(|s| s.index)
+        .collect();
 
     let mut used: std::collections::HashSet<&str> =
         global_args.iter().map(|g| g.name.as_str()).collect();
@@ -397,9 +409,9 @@ fn resolve_ref(
     if let Some(&i) = by_name.get(&lower) {
         return match i.cmp(&current) {
             std::cmp::Ordering::Less => Ok(Some(i)),
-            std::cmp::Ordering::Equal => Err(format!(
-                "circular dependency: stage {r:?} refers to itself"
-            )),
+            std::cmp::Ordering::Equal => {
+                Err(format!("circular dependency: stage {r:?} refers to itself"))
+            }
             std::cmp::Ordering::Greater => Err(format!(
                 "--from={r} refers to a stage defined later; a stage may only refer to an \
                  earlier one"
@@ -487,7 +499,11 @@ impl StageScope {
     }
 
     /// A scope for stage `stage` of `plan`.
-    pub fn for_stage(plan: &StagePlan, build_args: &BuildArgs, base_env: &[(String, String)]) -> Self {
+    pub fn for_stage(
+        plan: &StagePlan,
+        build_args: &BuildArgs,
+        base_env: &[(String, String)],
+    ) -> Self {
         StageScope::new(plan.escape, &plan.global_args, build_args, base_env)
     }
 
@@ -680,7 +696,11 @@ mod tests {
     use super::*;
     use crate::build::parser::parse_dockerfile;
 
-    fn plan(text: &str, args: &[(&str, &str)], target: Option<&str>) -> Result<StagePlan, ParseError> {
+    fn plan(
+        text: &str,
+        args: &[(&str, &str)],
+        target: Option<&str>,
+    ) -> Result<StagePlan, ParseError> {
         let df = parse_dockerfile(text).map_err(|e| panic!("syntax: {e}"))?;
         plan_stages(&df, &args.iter().copied().collect(), target)
     }
@@ -727,9 +747,16 @@ mod tests {
         for c in cases {
             assert!(plan(c, &[], None).is_err(), "{c}");
         }
-        let e = plan("FROM a AS x\nRUN --mount=type=bind,from=x,target=/m ls\n", &[], None)
-            .unwrap_err();
-        assert!(e.to_string().starts_with("Dockerfile:2: RUN: circular"), "{e}");
+        let e = plan(
+            "FROM a AS x\nRUN --mount=type=bind,from=x,target=/m ls\n",
+            &[],
+            None,
+        )
+        .unwrap_err();
+        assert!(
+            e.to_string().starts_with("Dockerfile:2: RUN: circular"),
+            "{e}"
+        );
         // The stage's own name in its FROM is an image.
         let p = plan("FROM node AS node\n", &[], None).unwrap();
         assert_eq!(p.stages[0].base, StageBase::Image("node".into()));
@@ -741,7 +768,9 @@ mod tests {
                     WORKDIR /w/$E\nRUN echo\n";
         let p = plan(text, &[("HTTP_PROXY", "http://p"), ("L", "over")], None).unwrap();
         assert_eq!(p.stages[0].base, StageBase::Image("img:1".into()));
-        let ba: BuildArgs = [("HTTP_PROXY", "http://p"), ("L", "over")].into_iter().collect();
+        let ba: BuildArgs = [("HTTP_PROXY", "http://p"), ("L", "over")]
+            .into_iter()
+            .collect();
         let mut scope = StageScope::for_stage(&p, &ba, &[("PATH".into(), "/bin".into())]);
         for s in &p.stages[0].steps {
             let s = scope.expand_step(s).unwrap();
@@ -762,7 +791,9 @@ mod tests {
         let env = scope.run_env();
         let proxy = env.iter().find(|v| v.name == "HTTP_PROXY").unwrap();
         assert!(proxy.proxy);
-        assert!(env.iter().any(|v| v.name == "V" && v.value == "1" && !v.proxy));
+        assert!(env
+            .iter()
+            .any(|v| v.name == "V" && v.value == "1" && !v.proxy));
         assert!(!scope.declared_args().iter().any(|(k, _)| k == "HTTP_PROXY"));
         assert_eq!(scope.expand("$HTTP_PROXY").unwrap(), "http://p");
     }
@@ -779,7 +810,9 @@ mod tests {
         assert_eq!(scope.expand("$A").unwrap(), "env");
         assert_eq!(scope.expand("[$C]").unwrap(), "[]");
         let env = scope.run_env();
-        assert!(env.iter().any(|v| v.name == "A" && v.value == "env" && !v.from_arg));
+        assert!(env
+            .iter()
+            .any(|v| v.name == "A" && v.value == "env" && !v.from_arg));
         // Values with quotes and dollars survive re-expansion.
         let p = plan("FROM a\nENV Q='$x\"y'\n", &[], None).unwrap();
         let mut scope = StageScope::for_stage(&p, &ba, &[]);
@@ -794,7 +827,11 @@ mod tests {
             if i == 0 {
                 text.push_str("FROM scratch AS s0\n");
             } else {
-                text.push_str(&format!("FROM s{} AS s{i}\nCOPY --from={} a b\n", i - 1, i / 2));
+                text.push_str(&format!(
+                    "FROM s{} AS s{i}\nCOPY --from={} a b\n",
+                    i - 1,
+                    i / 2
+                ));
             }
         }
         let p = plan(&text, &[], Some("s5000")).unwrap();
