@@ -125,12 +125,14 @@ pub struct Stage {
 }
 
 /// What the build driver executes.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct StagePlan {
     /// The escape character of the Dockerfile (for expansion).
     pub escape: char,
-    /// Global ARGs in order.
+    /// Global ARGs in order of first declaration.
     pub global_args: Vec<GlobalArg>,
+    /// The global ARGs that have a value, by name (what FROM lines and re-declarations see).
+    pub global_env: HashMap<String, String>,
     /// All stages in file order.
     pub stages: Vec<Stage>,
     /// Index of the target stage (the last one unless `--target` says otherwise).
@@ -162,8 +164,10 @@ pub fn plan_stages(
     let steps = parse_instructions(df)?;
     let shell = ShellWords::new(df.escape);
 
-    // Global ARGs.
+    // Global ARGs: `global_args` in order of first declaration, `meta_env` their values.
     let mut global_args: Vec<GlobalArg> = Vec::new();
+    let mut global_index: HashMap<String, usize> = HashMap::new();
+    let mut meta_env: HashMap<String, String> = HashMap::new();
     let mut iter = steps.into_iter().peekable();
     while let Some(step) = iter.next_if(|s| !matches!(s.instruction, Instruction::From(_))) {
         let Instruction::Arg(decls) = &step.instruction else {
@@ -178,24 +182,30 @@ pub fn plan_stages(
         for decl in decls {
             let value = match (build_args.get(&decl.name), &decl.default) {
                 (Some(v), _) => Some(v.to_string()),
-                (None, Some(d)) => {
-                    let env = global_env(&global_args);
-                    Some(
-                        shell
-                            .expand_word(d, &env)
-                            .map_err(|e| expand_err(&step, e))?,
-                    )
-                }
+                (None, Some(d)) => Some(
+                    shell
+                        .expand_word(d, &meta_env)
+                        .map_err(|e| expand_err(&step, e))?,
+                ),
                 (None, None) => None,
             };
-            global_args.retain(|g| g.name != decl.name);
-            global_args.push(GlobalArg {
+            match &value {
+                Some(v) => meta_env.insert(decl.name.clone(), v.clone()),
+                None => meta_env.remove(&decl.name),
+            };
+            let arg = GlobalArg {
                 name: decl.name.clone(),
                 value,
-            });
+            };
+            match global_index.get(&decl.name) {
+                Some(&i) => global_args[i] = arg,
+                None => {
+                    global_index.insert(decl.name.clone(), global_args.len());
+                    global_args.push(arg);
+                }
+            }
         }
     }
-    let meta_env = global_env(&global_args);
 
     // Split into stages.
     let mut raw: Vec<(Step, Vec<Step>)> = Vec::new();
@@ -275,7 +285,7 @@ pub fn plan_stages(
             deps.push(i);
         }
         let mut image_deps = Vec::new();
-        let mut scope = StageScope::new(df.escape, &global_args, build_args, &[]);
+        let mut scope = StageScope::new(df.escape, &meta_env, build_args, &[]);
         let mut declared = Vec::new();
         for step in &body {
             let mut refs: Vec<String> = Vec::new();
@@ -373,18 +383,13 @@ pub fn plan_stages(
     Ok(StagePlan {
         escape: df.escape,
         global_args,
+        global_env: meta_env,
         stages,
         target,
         order,
         skipped,
         unused_build_args,
     })
-}
-
-fn global_env(args: &[GlobalArg]) -> HashMap<String, String> {
-    args.iter()
-        .filter_map(|g| g.value.clone().map(|v| (g.name.clone(), v)))
-        .collect()
 }
 
 /// The `from=` option of a `RUN --mount` specification.
@@ -446,25 +451,28 @@ pub struct RunVar {
     pub from_arg: bool,
 }
 
-/// ARG and ENV state while a stage is built.
+/// ARG and ENV state while a stage is built. Lookups and updates are O(1) (hash indexes), so
+/// a stage with many ARG/ENV lines stays linear.
 #[derive(Debug, Clone)]
-pub struct StageScope {
+pub struct StageScope<'a> {
     shell: ShellWords,
-    globals: Vec<GlobalArg>,
-    build_args: BuildArgs,
-    /// Declared ARGs in order; `None` = declared without value.
+    globals: &'a HashMap<String, String>,
+    build_args: &'a BuildArgs,
+    /// Declared ARGs in order of first declaration; `None` = declared without value.
     args: Vec<(String, Option<String>)>,
-    /// ENV, in order of first definition; values replaced in place.
+    arg_index: HashMap<String, usize>,
+    /// ENV in order of first definition; values replaced in place.
     env: Vec<(String, String)>,
+    env_index: HashMap<String, usize>,
 }
 
-impl Vars for StageScope {
+impl Vars for StageScope<'_> {
     fn get_var(&self, name: &str) -> Option<&str> {
-        if let Some((_, v)) = self.env.iter().find(|(k, _)| k == name) {
-            return Some(v);
+        if let Some(&i) = self.env_index.get(name) {
+            return Some(&self.env[i].1);
         }
-        if let Some((_, v)) = self.args.iter().rev().find(|(k, _)| k == name) {
-            return v.as_deref();
+        if let Some(&i) = self.arg_index.get(name) {
+            return self.args[i].1.as_deref();
         }
         if is_proxy_arg(name) {
             return self.build_args.get(name);
@@ -473,38 +481,38 @@ impl Vars for StageScope {
     }
 }
 
-impl StageScope {
-    /// A scope for a stage starting with the base image's environment `base_env`
-    /// (`NAME=value` pairs from its config, or the parent stage's final ENV).
+impl<'a> StageScope<'a> {
+    /// A scope for a stage: `globals` are the global ARG values ([`StagePlan::global_env`]),
+    /// `base_env` the base image's environment (`NAME=value` pairs from its config, or the
+    /// parent stage's final ENV).
     pub fn new(
         escape: char,
-        globals: &[GlobalArg],
-        build_args: &BuildArgs,
+        globals: &'a HashMap<String, String>,
+        build_args: &'a BuildArgs,
         base_env: &[(String, String)],
     ) -> Self {
-        let mut env: Vec<(String, String)> = Vec::with_capacity(base_env.len());
-        for (k, v) in base_env {
-            match env.iter_mut().find(|(ek, _)| ek == k) {
-                Some(slot) => slot.1 = v.clone(),
-                None => env.push((k.clone(), v.clone())),
-            }
-        }
-        StageScope {
+        let mut scope = StageScope {
             shell: ShellWords::new(escape),
-            globals: globals.to_vec(),
-            build_args: build_args.clone(),
+            globals,
+            build_args,
             args: Vec::new(),
-            env,
+            arg_index: HashMap::new(),
+            env: Vec::new(),
+            env_index: HashMap::new(),
+        };
+        for (k, v) in base_env {
+            scope.set_env(k.clone(), v.clone());
         }
+        scope
     }
 
-    /// A scope for stage `stage` of `plan`.
+    /// A scope for a stage of `plan`.
     pub fn for_stage(
-        plan: &StagePlan,
-        build_args: &BuildArgs,
+        plan: &'a StagePlan,
+        build_args: &'a BuildArgs,
         base_env: &[(String, String)],
     ) -> Self {
-        StageScope::new(plan.escape, &plan.global_args, build_args, base_env)
+        StageScope::new(plan.escape, &plan.global_env, build_args, base_env)
     }
 
     /// Expands one word in this scope.
@@ -521,21 +529,25 @@ impl StageScope {
         let value = match (self.build_args.get(&decl.name), &decl.default) {
             (Some(v), _) => Some(v.to_string()),
             (None, Some(d)) => Some(self.expand(d)?),
-            (None, None) => self
-                .globals
-                .iter()
-                .rev()
-                .find(|g| g.name == decl.name)
-                .and_then(|g| g.value.clone()),
+            (None, None) => self.globals.get(&decl.name).cloned(),
         };
-        self.args.push((decl.name.clone(), value));
+        match self.arg_index.get(&decl.name) {
+            Some(&i) => self.args[i].1 = value,
+            None => {
+                self.arg_index.insert(decl.name.clone(), self.args.len());
+                self.args.push((decl.name.clone(), value));
+            }
+        }
         Ok(())
     }
 
     fn set_env(&mut self, key: String, value: String) {
-        match self.env.iter_mut().find(|(k, _)| *k == key) {
-            Some(slot) => slot.1 = value,
-            None => self.env.push((key, value)),
+        match self.env_index.get(&key) {
+            Some(&i) => self.env[i].1 = value,
+            None => {
+                self.env_index.insert(key.clone(), self.env.len());
+                self.env.push((key, value));
+            }
         }
     }
 
@@ -549,10 +561,13 @@ impl StageScope {
                 }
             }
             Instruction::Env(kvs) => {
-                let before = self.clone();
+                let mut pairs = Vec::with_capacity(kvs.len());
                 for kv in kvs {
-                    let key = before.expand(&kv.key).map_err(|e| expand_err(step, e))?;
-                    let value = before.expand(&kv.value).map_err(|e| expand_err(step, e))?;
+                    let key = self.expand(&kv.key).map_err(|e| expand_err(step, e))?;
+                    let value = self.expand(&kv.value).map_err(|e| expand_err(step, e))?;
+                    pairs.push((key, value));
+                }
+                for (key, value) in pairs {
                     self.set_env(key, value);
                 }
             }
@@ -569,34 +584,37 @@ impl StageScope {
     /// ARG names declared so far with their values (for history lines such as
     /// `|1 VERSION=2 /bin/sh -c ...`); undeclared proxy args are never included.
     pub fn declared_args(&self) -> Vec<(String, String)> {
-        let mut out: Vec<(String, String)> = Vec::new();
-        for (k, v) in &self.args {
-            if let Some(v) = v {
-                out.retain(|(ok, _)| ok != k);
-                out.push((k.clone(), v.clone()));
-            }
-        }
-        out
+        self.args
+            .iter()
+            .filter_map(|(k, v)| v.as_ref().map(|v| (k.clone(), v.clone())))
+            .collect()
     }
 
     /// The environment of a RUN step: declared ARGs, then undeclared proxy build args, then
     /// ENV (which wins over an ARG of the same name).
     pub fn run_env(&self) -> Vec<RunVar> {
         let mut out: Vec<RunVar> = Vec::new();
+        let mut index: HashMap<String, usize> = HashMap::new();
         let mut put = |name: &str, value: &str, proxy: bool, from_arg: bool| {
-            out.retain(|v| v.name != name);
-            out.push(RunVar {
+            let var = RunVar {
                 name: name.to_string(),
                 value: value.to_string(),
                 proxy,
                 from_arg,
-            });
+            };
+            match index.get(name) {
+                Some(&i) => out[i] = var,
+                None => {
+                    index.insert(name.to_string(), out.len());
+                    out.push(var);
+                }
+            }
         };
         for (k, v) in self.declared_args() {
             put(&k, &v, false, true);
         }
         for name in PROXY_ARGS {
-            let declared = self.args.iter().any(|(k, _)| k == name);
+            let declared = self.arg_index.contains_key(name);
             if let (false, Some(v)) = (declared, self.build_args.get(name)) {
                 put(name, v, true, true);
             }
@@ -818,6 +836,32 @@ mod tests {
         let mut scope = StageScope::for_stage(&p, &ba, &[]);
         scope.apply(&p.stages[0].steps[0]).unwrap();
         assert_eq!(scope.env()[0].1, "$x\"y");
+    }
+
+    #[test]
+    fn many_args_and_envs_stay_linear() {
+        let mut text = String::new();
+        for i in 0..12_000usize {
+            text.push_str(&format!("ARG G{i}=${{G{}:-x}}\n", i.saturating_sub(1)));
+        }
+        text.push_str("FROM img:$G11999\n");
+        for i in 0..12_000usize {
+            text.push_str(&format!(
+                "ENV E{i}=${{E{}:-y}}\nARG A{i}\n",
+                i.saturating_sub(1)
+            ));
+        }
+        let p = plan(&text, &[], None).unwrap();
+        assert_eq!(p.global_args.len(), 12_000);
+        assert_eq!(p.stages[0].base, StageBase::Image("img:x".into()));
+        let ba = BuildArgs::new();
+        let mut scope = StageScope::for_stage(&p, &ba, &[]);
+        for s in &p.stages[0].steps {
+            scope.apply(s).unwrap();
+        }
+        assert_eq!(scope.env().len(), 12_000);
+        assert_eq!(scope.env()[11_999], ("E11999".to_string(), "y".to_string()));
+        assert_eq!(scope.declared_args().len(), 0);
     }
 
     #[test]
