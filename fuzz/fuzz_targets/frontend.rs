@@ -1,12 +1,15 @@
-//! Fuzzes the Dockerfile front end: parsing, the BuildKit tree dump, variable expansion and
-//! word splitting, and .dockerignore reading and matching. Any panic, timeout or runaway
-//! allocation is a bug.
+//! Fuzzes the Dockerfile front end: parsing, the BuildKit tree dump, typed instructions, stage
+//! planning and ARG/ENV scoping with expansion of every step, variable expansion and word
+//! splitting on raw input, and .dockerignore reading and matching. Any panic, timeout or
+//! runaway allocation is a bug.
 #![no_main]
 
 use std::collections::HashMap;
 
 use isula_build::build::dockerignore::IgnoreMatcher;
-use isula_build::build::{parse_dockerfile, ShellWords};
+use isula_build::build::{
+    parse_dockerfile, parse_instructions, plan_stages, BuildArgs, ShellWords, StageScope,
+};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -16,6 +19,27 @@ fuzz_target!(|data: &[u8]| {
 
     if let Ok(df) = parse_dockerfile(text) {
         let _ = df.dump();
+        let _ = parse_instructions(&df);
+        let build_args: BuildArgs = [("A", "1"), ("HTTP_PROXY", "p"), ("TAG", "x y")]
+            .into_iter()
+            .collect();
+        // Aim at the last stage and at a name taken from the input.
+        let target = text.split_whitespace().nth(3);
+        for t in [None, target] {
+            let Ok(plan) = plan_stages(&df, &build_args, t) else {
+                continue;
+            };
+            let base_env = vec![("PATH".to_string(), "/bin".to_string())];
+            for &i in &plan.order {
+                let mut scope = StageScope::for_stage(&plan, &build_args, &base_env);
+                for step in &plan.stages[i].steps {
+                    if let Ok(expanded) = scope.expand_step(step) {
+                        let _ = scope.apply(&expanded);
+                    }
+                }
+                let _ = scope.run_env();
+            }
+        }
     }
 
     let env: HashMap<String, String> = [("A", "x y"), ("NULL", ""), ("P", "a/b.c")]

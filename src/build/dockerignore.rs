@@ -588,4 +588,81 @@ mod tests {
         let deep = "d/".repeat(20_000) + "z";
         assert!(!pm.is_excluded(&deep));
     }
+
+    mod props {
+        use super::super::*;
+        use proptest::prelude::*;
+
+        fn segment() -> impl Strategy<Value = String> {
+            prop_oneof![
+                Just("a".to_string()),
+                Just("b".to_string()),
+                Just("ab".to_string()),
+                Just("*".to_string()),
+                Just("?".to_string()),
+                Just("**".to_string()),
+                Just("a*".to_string()),
+                Just("[ab]".to_string()),
+            ]
+        }
+
+        fn pattern() -> impl Strategy<Value = String> {
+            (any::<bool>(), prop::collection::vec(segment(), 1..4))
+                .prop_map(|(neg, segs)| format!("{}{}", if neg { "!" } else { "" }, segs.join("/")))
+        }
+
+        fn path() -> impl Strategy<Value = String> {
+            prop::collection::vec(
+                prop_oneof![Just("a"), Just("b"), Just("ab"), Just("c")],
+                1..5,
+            )
+            .prop_map(|v| v.join("/"))
+        }
+
+        proptest! {
+            /// Pruning is sound: when a walker may skip `dir`, everything below it is excluded.
+            #[test]
+            fn pruning_never_hides_included_files(
+                patterns in prop::collection::vec(pattern(), 0..5),
+                dir in path(),
+                rest in path(),
+            ) {
+                let m = IgnoreMatcher::new(&patterns).unwrap();
+                if !m.may_include_below(&dir) {
+                    let below = format!("{dir}/{rest}");
+                    prop_assert!(m.is_excluded(&below), "{patterns:?} {below}");
+                }
+            }
+
+            /// A literal pattern excludes the path itself and everything below it.
+            #[test]
+            fn literal_pattern_excludes_its_subtree(p in path(), rest in path()) {
+                let m = IgnoreMatcher::new(&[p.clone()]).unwrap();
+                prop_assert!(m.is_excluded(&p));
+                let below = format!("{p}/{rest}");
+                prop_assert!(m.is_excluded(&below));
+            }
+
+            /// The fast single-pass parent check agrees with checking each parent separately.
+            #[test]
+            fn one_pass_parent_check_matches_per_parent_check(
+                patterns in prop::collection::vec(pattern(), 1..4),
+                p in path(),
+            ) {
+                let m = IgnoreMatcher::new(&patterns).unwrap();
+                let mut expected = false;
+                let parents: Vec<&str> = p
+                    .match_indices('/')
+                    .map(|(i, _)| &p[..i])
+                    .collect();
+                for pat in m.patterns() {
+                    let hit = pat.matches(&p) || parents.iter().any(|d| pat.matches(d));
+                    if hit {
+                        expected = !pat.is_exclusion();
+                    }
+                }
+                prop_assert_eq!(m.is_excluded(&p), expected);
+            }
+        }
+    }
 }

@@ -863,4 +863,44 @@ mod tests {
         let quotes = "\"${A:-".repeat(50_000);
         assert!(expand_word(&quotes, &()).is_err());
     }
+
+    mod props {
+        use super::super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            /// Single quotes keep everything literally.
+            #[test]
+            fn single_quotes_are_literal(s in "[^']*") {
+                let word = format!("'{s}'");
+                prop_assert_eq!(expand_word(&word, &()).unwrap(), s);
+            }
+
+            /// Escaping every character gives the text back, as one word.
+            #[test]
+            fn escapes_are_literal(s in ".+") {
+                let word: String = s.chars().flat_map(|c| ['\\', c]).collect();
+                prop_assert_eq!(expand_word(&word, &()).unwrap(), s.clone());
+                prop_assert_eq!(expand_words(&word, &()).unwrap(), vec![s]);
+            }
+
+            /// Plain words separated by blanks split back into the same words.
+            #[test]
+            fn plain_words_split(words in prop::collection::vec("[a-z0-9_./-]{1,8}", 0..6)) {
+                let line = words.join("  ");
+                prop_assert_eq!(expand_words(&line, &()).unwrap(), words);
+            }
+
+            /// Expanding never panics, whatever the input and escape character.
+            #[test]
+            fn never_panics(s in "[ab$\\\\`{}:?+#%/\"' -]{0,40}") {
+                let env: HashMap<String, String> =
+                    [("a".to_string(), "x y".to_string())].into_iter().collect();
+                for esc in ['\\', '`'] {
+                    let _ = ShellWords::new(esc).expand_word(&s, &env);
+                    let _ = ShellWords::new(esc).expand_words(&s, &env);
+                }
+            }
+        }
+    }
 }
