@@ -637,7 +637,7 @@ mod tests {
             /// A literal pattern excludes the path itself and everything below it.
             #[test]
             fn literal_pattern_excludes_its_subtree(p in path(), rest in path()) {
-                let m = IgnoreMatcher::new(&[p.clone()]).unwrap();
+                let m = IgnoreMatcher::new(std::slice::from_ref(&p)).unwrap();
                 prop_assert!(m.is_excluded(&p));
                 let below = format!("{p}/{rest}");
                 prop_assert!(m.is_excluded(&below));

@@ -218,6 +218,43 @@ pub fn parse_instructions(df: &Dockerfile) -> Result<Vec<Step>, ParseError> {
     df.nodes.iter().map(parse_node).collect()
 }
 
+/// Parses the `OnBuild` triggers of a base image's config (e.g. `RUN make`), which run at the
+/// start of a stage built on that image. Each must be exactly one instruction, and not ONBUILD,
+/// FROM or MAINTAINER. Errors carry the trigger's 1-based position as their line.
+pub fn parse_onbuild_triggers<S: AsRef<str>>(triggers: &[S]) -> Result<Vec<Step>, ParseError> {
+    let mut out = Vec::with_capacity(triggers.len());
+    for (i, t) in triggers.iter().enumerate() {
+        let text = t.as_ref();
+        let relocate = |mut e: ParseError| {
+            e.line = i + 1;
+            e
+        };
+        let df = super::parser::parse_dockerfile(text).map_err(relocate)?;
+        let [node] = df.nodes.as_slice() else {
+            return Err(ParseError::new(
+                i + 1,
+                "ONBUILD",
+                ErrorKind::Syntax(format!("trigger {text:?} is not exactly one instruction")),
+            ));
+        };
+        if matches!(node.name().as_str(), "onbuild" | "from" | "maintainer") {
+            return Err(ParseError::new(
+                i + 1,
+                "ONBUILD",
+                ErrorKind::Syntax(format!(
+                    "{} isn't allowed as an ONBUILD trigger",
+                    node.keyword.to_uppercase()
+                )),
+            ));
+        }
+        let mut step = parse_node(node).map_err(relocate)?;
+        step.line = i + 1;
+        step.end_line = i + 1;
+        out.push(step);
+    }
+    Ok(out)
+}
+
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum FlagKind {
     Str,
@@ -907,6 +944,24 @@ mod tests {
             "SHELL sh -c",
         ] {
             assert!(steps(&format!("FROM a\n{bad}\n")).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn onbuild_triggers_from_an_image() {
+        let steps = parse_onbuild_triggers(&["RUN make", "COPY --chown=1 a /b"]).unwrap();
+        assert_eq!(steps.len(), 2);
+        assert!(matches!(steps[1].instruction, Instruction::Copy(_)));
+        assert_eq!(steps[1].line, 2);
+        for bad in [
+            "FROM x",
+            "ONBUILD RUN x",
+            "MAINTAINER me",
+            "RUN a\nRUN b",
+            "",
+            "RUNN x",
+        ] {
+            assert!(parse_onbuild_triggers(&[bad]).is_err(), "{bad:?}");
         }
     }
 

@@ -21,6 +21,8 @@ pub use parser::{parse_dockerfile, Dockerfile, Heredoc, Node, MAX_DOCKERFILE_SIZ
 pub mod dockerignore;
 pub use dockerignore::{IgnoreError, IgnoreMatcher};
 pub mod instructions;
-pub use instructions::{parse_instructions, CommandForm, Instruction, Step};
+pub use instructions::{
+    parse_instructions, parse_onbuild_triggers, CommandForm, Instruction, Step,
+};
 pub mod stages;
 pub use stages::{plan_stages, BuildArgs, Stage, StageBase, StagePlan, StageScope, PROXY_ARGS};

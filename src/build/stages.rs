@@ -110,7 +110,7 @@ pub struct Stage {
     pub name: Option<String>,
     /// What it starts from.
     pub base: StageBase,
-    /// `FROM --platform`, expanded with the global ARGs.
+    /// `FROM --platform`, expanded with the global ARGs; `None` when absent or empty.
     pub platform: Option<String>,
     /// The FROM step itself.
     pub from: Step,
@@ -263,7 +263,8 @@ pub fn plan_stages(
                     .map_err(|e| expand_err(&from_step, e))?,
             ),
             None => None,
-        };
+        }
+        .filter(|p| !p.is_empty());
         let lower = image.to_ascii_lowercase();
         let base = match by_name.get(&lower) {
             Some(&i) if i < index => StageBase::Stage(i),
@@ -525,20 +526,20 @@ impl<'a> StageScope<'a> {
         self.shell.expand_words(word, self)
     }
 
-    fn declare(&mut self, decl: &ArgDecl) -> Result<(), super::shell_words::ExpandError> {
-        let value = match (self.build_args.get(&decl.name), &decl.default) {
+    /// Declares an ARG whose default (if any) is already expanded.
+    fn declare(&mut self, name: &str, expanded_default: Option<String>) {
+        let value = match (self.build_args.get(name), expanded_default) {
             (Some(v), _) => Some(v.to_string()),
-            (None, Some(d)) => Some(self.expand(d)?),
-            (None, None) => self.globals.get(&decl.name).cloned(),
+            (None, Some(d)) => Some(d),
+            (None, None) => self.globals.get(name).cloned(),
         };
-        match self.arg_index.get(&decl.name) {
+        match self.arg_index.get(name) {
             Some(&i) => self.args[i].1 = value,
             None => {
-                self.arg_index.insert(decl.name.clone(), self.args.len());
-                self.args.push((decl.name.clone(), value));
+                self.arg_index.insert(name.to_string(), self.args.len());
+                self.args.push((name.to_string(), value));
             }
         }
-        Ok(())
     }
 
     fn set_env(&mut self, key: String, value: String) {
@@ -551,29 +552,32 @@ impl<'a> StageScope<'a> {
         }
     }
 
-    /// Records the effect of an ARG or ENV step (other steps change nothing). ENV pairs on one
-    /// line are expanded against the scope as it was before the line, as BuildKit does.
-    pub fn apply(&mut self, step: &Step) -> Result<(), ParseError> {
-        match &step.instruction {
+    /// Expands `step` (see [`StageScope::expand_step`]) and records its effect on the scope
+    /// (ARG and ENV steps); returns the expanded step. This is the call the build driver makes
+    /// for every step of a stage, in order.
+    pub fn process(&mut self, step: &Step) -> Result<Step, ParseError> {
+        let expanded = self.expand_step(step)?;
+        match &expanded.instruction {
             Instruction::Arg(decls) => {
                 for d in decls {
-                    self.declare(d).map_err(|e| expand_err(step, e))?;
+                    self.declare(&d.name, d.default.clone());
                 }
             }
             Instruction::Env(kvs) => {
-                let mut pairs = Vec::with_capacity(kvs.len());
                 for kv in kvs {
-                    let key = self.expand(&kv.key).map_err(|e| expand_err(step, e))?;
-                    let value = self.expand(&kv.value).map_err(|e| expand_err(step, e))?;
-                    pairs.push((key, value));
-                }
-                for (key, value) in pairs {
-                    self.set_env(key, value);
+                    self.set_env(kv.key.clone(), kv.value.clone());
                 }
             }
             _ => {}
         }
-        Ok(())
+        Ok(expanded)
+    }
+
+    /// Records the effect of an *unexpanded* ARG or ENV step, as [`StageScope::process`] does,
+    /// without returning the expanded step. All values of one line are expanded against the
+    /// scope as it was before the line, as BuildKit does.
+    pub fn apply(&mut self, step: &Step) -> Result<(), ParseError> {
+        self.process(step).map(|_| ())
     }
 
     /// The ENV list for the image config, in order.
@@ -625,8 +629,9 @@ impl<'a> StageScope<'a> {
         out
     }
 
-    /// A copy of `step` with the fields BuildKit expands replaced by their expansion (see the
-    /// module documentation); other steps are returned unchanged.
+    /// A copy of the *unexpanded* `step` with the fields BuildKit expands replaced by their
+    /// expansion against the current scope (see the module documentation); other steps are
+    /// returned unchanged. This does not change the scope; see [`StageScope::process`].
     pub fn expand_step(&self, step: &Step) -> Result<Step, ParseError> {
         let ex = |w: &String| self.expand(w).map_err(|e| expand_err(step, e));
         let ex_opt = |w: &Option<String>| w.as_ref().map(ex).transpose();
@@ -791,11 +796,10 @@ mod tests {
             .collect();
         let mut scope = StageScope::for_stage(&p, &ba, &[("PATH".into(), "/bin".into())]);
         for s in &p.stages[0].steps {
-            let s = scope.expand_step(s).unwrap();
+            let s = scope.process(s).unwrap();
             if let Instruction::Workdir(w) = &s.instruction {
                 assert_eq!(w, "/w/over");
             }
-            scope.apply(&s).unwrap();
         }
         // The global G is not visible without re-declaration.
         assert_eq!(
@@ -831,11 +835,26 @@ mod tests {
         assert!(env
             .iter()
             .any(|v| v.name == "A" && v.value == "env" && !v.from_arg));
-        // Values with quotes and dollars survive re-expansion.
-        let p = plan("FROM a\nENV Q='$x\"y'\n", &[], None).unwrap();
+        // Values are expanded exactly once.
+        let p = plan("FROM a\nENV Q='$x\"y'\nARG A=1 B=$A\nARG C=$A\n", &[], None).unwrap();
         let mut scope = StageScope::for_stage(&p, &ba, &[]);
-        scope.apply(&p.stages[0].steps[0]).unwrap();
+        let expanded = scope.process(&p.stages[0].steps[0]).unwrap();
         assert_eq!(scope.env()[0].1, "$x\"y");
+        let Instruction::Env(kvs) = &expanded.instruction else {
+            panic!("not ENV")
+        };
+        assert_eq!(kvs[0].value, "$x\"y");
+        scope.process(&p.stages[0].steps[1]).unwrap();
+        scope.process(&p.stages[0].steps[2]).unwrap();
+        // B was expanded before A was declared; C after.
+        assert_eq!(
+            scope.declared_args(),
+            vec![
+                ("A".to_string(), "1".to_string()),
+                ("B".to_string(), String::new()),
+                ("C".to_string(), "1".to_string())
+            ]
+        );
     }
 
     #[test]
