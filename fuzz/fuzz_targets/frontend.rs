@@ -8,7 +8,8 @@ use std::collections::HashMap;
 
 use isula_build::build::dockerignore::IgnoreMatcher;
 use isula_build::build::{
-    parse_dockerfile, parse_instructions, plan_stages, BuildArgs, ShellWords, StageScope,
+    parse_dockerfile, parse_instructions, parse_onbuild_triggers, plan_stages, BuildArgs,
+    ShellWords, StageScope,
 };
 use libfuzzer_sys::fuzz_target;
 
@@ -33,14 +34,14 @@ fuzz_target!(|data: &[u8]| {
             for &i in &plan.order {
                 let mut scope = StageScope::for_stage(&plan, &build_args, &base_env);
                 for step in &plan.stages[i].steps {
-                    if let Ok(expanded) = scope.expand_step(step) {
-                        let _ = scope.apply(&expanded);
-                    }
+                    let _ = scope.process(step);
                 }
                 let _ = scope.run_env();
             }
         }
     }
+
+    let _ = parse_onbuild_triggers(&text.lines().take(8).collect::<Vec<_>>());
 
     let env: HashMap<String, String> = [("A", "x y"), ("NULL", ""), ("P", "a/b.c")]
         .into_iter()
