@@ -17,6 +17,7 @@
 //! in [`StagePlan::order`] it resolves [`Stage::base`], creates a [`StageScope`] from the base
 //! image's environment and calls [`StageScope::process`] on each step to get it expanded.
 
+pub mod copy;
 pub mod dockerignore;
 pub mod error;
 pub mod instructions;

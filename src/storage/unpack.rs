@@ -113,6 +113,8 @@ fn tolerate_eperm(r: nix::Result<()>) -> nix::Result<()> {
 
 struct Unpacker {
     root: Root,
+    /// Where entries go inside the root ("" for a layer; a COPY destination for COPY).
+    prefix: PathBuf,
     opts: UnpackOptions,
     parent_cache: Option<(PathBuf, OwnedFd)>,
     dir_times: Vec<(PathBuf, i64)>,
@@ -199,6 +201,7 @@ impl Unpacker {
             // The layer root itself ("./"): nothing to create.
             return Ok(());
         };
+        let path = self.prefix.join(path);
         let header = entry.header().clone();
         let kind = header.entry_type();
         let name = path
@@ -352,6 +355,7 @@ impl Unpacker {
                 let target = clean_entry_path(&raw_target)
                     .map_err(|r| entry_err(&path, format!("hard link target: {r}")))?
                     .ok_or_else(|| entry_err(&path, "hard link to the layer root"))?;
+                let target = self.prefix.join(target);
                 if target == path {
                     return Err(entry_err(&path, "hard link to itself"));
                 }
@@ -504,12 +508,34 @@ pub fn unpack_layer<R: Read>(
     dest: &Path,
     opts: UnpackOptions,
 ) -> Result<UnpackStats, UnpackError> {
+    unpack_into(r, dest, Path::new(""), opts, false)
+}
+
+/// Unpack the tar stream `r` below `prefix` inside the directory tree `root` (every path,
+/// including `prefix`, resolved inside `root`). With `allow_empty`, an archive without
+/// entries is fine (a COPY of an empty directory).
+pub fn unpack_into<R: Read>(
+    r: R,
+    root: &Path,
+    prefix: &Path,
+    opts: UnpackOptions,
+    allow_empty: bool,
+) -> Result<UnpackStats, UnpackError> {
+    let dest = root;
     let root = Root::open(dest).map_err(|e| UnpackError::Io {
         path: dest.display().to_string(),
         source: io::Error::other(e.to_string()),
     })?;
+    let prefix = if prefix.as_os_str().is_empty() {
+        PathBuf::new()
+    } else {
+        clean_entry_path(prefix.as_os_str().as_bytes())
+            .map_err(|r| entry_err(prefix, r))?
+            .unwrap_or_default()
+    };
     let mut u = Unpacker {
         root,
+        prefix,
         opts,
         parent_cache: None,
         dir_times: Vec::new(),
@@ -535,7 +561,7 @@ pub fn unpack_layer<R: Read>(
             u.apply_entry(entry)?;
         }
     }
-    if !seen_any {
+    if !seen_any && !allow_empty {
         return Err(UnpackError::Empty);
     }
     u.finish_dir_times()?;
