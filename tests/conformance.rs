@@ -39,11 +39,19 @@ impl Tally {
     }
 }
 
+/// The corpus folder: `$ISULA_CONFORMANCE_DIR` (which must exist when set), else
+/// `../shared/conformance` next to the crate (skipped when absent).
 fn corpus_dir() -> Option<PathBuf> {
-    let dir = match std::env::var_os("ISULA_CONFORMANCE_DIR") {
-        Some(d) => PathBuf::from(d),
-        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/conformance"),
-    };
+    if let Some(d) = std::env::var_os("ISULA_CONFORMANCE_DIR") {
+        let dir = PathBuf::from(d);
+        assert!(
+            dir.is_dir(),
+            "ISULA_CONFORMANCE_DIR={} is not a directory",
+            dir.display()
+        );
+        return Some(dir);
+    }
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/conformance");
     dir.is_dir().then_some(dir)
 }
 

@@ -574,75 +574,87 @@ impl Machine<'_> {
                     None => (word, String::new()),
                 };
                 let pat = glob::Pattern::new(&pattern, self.escape);
-                replace(value, &pat, &replacement, all)
+                replace(value, &pat, &replacement, all)?
             }
         })
     }
 }
 
-fn char_boundaries(s: &str) -> Vec<usize> {
-    let mut v: Vec<usize> = s.char_indices().map(|(i, _)| i).collect();
-    v.push(s.len());
-    v
-}
+/// Most glob steps one `${v/p/r}` may take before giving up (keeps pathological input fast).
+const REPLACE_BUDGET: usize = 20_000_000;
 
 fn trim_prefix(value: &str, pat: &glob::Pattern, greedy: bool) -> String {
-    let ends = char_boundaries(value);
-    let found = if greedy {
-        ends.iter().rev().find(|&&e| pat.matches(&value[..e]))
-    } else {
-        ends.iter().find(|&&e| pat.matches(&value[..e]))
-    };
-    match found {
-        Some(&e) => value[e..].to_string(),
+    // Lengths (in chars) of the prefixes that match, shortest first.
+    let mut cut: Option<usize> = None;
+    pat.prefix_matches(value.chars(), false, |n| {
+        if cut.is_none() || greedy {
+            cut = Some(n);
+        }
+        greedy
+    });
+    match cut {
+        Some(n) => value.chars().skip(n).collect(),
         None => value.to_string(),
     }
 }
 
 fn trim_suffix(value: &str, pat: &glob::Pattern, greedy: bool) -> String {
-    let starts = char_boundaries(value);
-    let found = if greedy {
-        starts.iter().find(|&&s| pat.matches(&value[s..]))
-    } else {
-        starts.iter().rev().find(|&&s| pat.matches(&value[s..]))
-    };
-    match found {
-        Some(&s) => value[..s].to_string(),
+    // Run the reversed pattern over the reversed value: suffix lengths that match.
+    let mut cut: Option<usize> = None;
+    pat.prefix_matches(value.chars().rev(), true, |n| {
+        if cut.is_none() || greedy {
+            cut = Some(n);
+        }
+        greedy
+    });
+    match cut {
+        Some(n) => {
+            let keep = value.chars().count() - n;
+            value.chars().take(keep).collect()
+        }
         None => value.to_string(),
     }
 }
 
-fn replace(value: &str, pat: &glob::Pattern, replacement: &str, all: bool) -> String {
-    let bounds = char_boundaries(value);
+fn replace(
+    value: &str,
+    pat: &glob::Pattern,
+    replacement: &str,
+    all: bool,
+) -> Result<String, String> {
+    let chars: Vec<char> = value.chars().collect();
     let mut out = String::new();
-    let mut i = 0; // index into bounds
+    let mut budget = REPLACE_BUDGET;
+    let mut i = 0;
     let mut replaced = false;
-    while i < bounds.len() {
-        let start = bounds[i];
-        let matched = if replaced && !all {
-            None
-        } else {
-            // Longest non-empty match starting here.
-            bounds[i + 1..]
-                .iter()
-                .rposition(|&e| pat.matches(&value[start..e]))
-                .map(|k| i + 1 + k)
-        };
-        match matched {
-            Some(j) => {
+    while i < chars.len() {
+        let mut longest = None;
+        if all || !replaced {
+            let steps = pat.prefix_matches(chars[i..].iter().copied(), false, |n| {
+                if n > 0 {
+                    longest = Some(n);
+                }
+                true
+            });
+            budget = budget
+                .checked_sub(steps.saturating_add(1).saturating_mul(pat.len().max(1)))
+                .ok_or_else(|| {
+                    "pattern substitution is too expensive for this value".to_string()
+                })?;
+        }
+        match longest {
+            Some(n) => {
                 out.push_str(replacement);
                 replaced = true;
-                i = j;
+                i += n;
             }
             None => {
-                if let Some(&next) = bounds.get(i + 1) {
-                    out.push_str(&value[start..next]);
-                }
+                out.push(chars[i]);
                 i += 1;
             }
         }
     }
-    out
+    Ok(out)
 }
 
 /// Shell glob patterns for `${v#p}`, `${v%p}` and `${v/p/r}`: `*`, `?`, `[...]` and escapes.
@@ -695,37 +707,70 @@ mod glob {
             Pattern { tokens }
         }
 
-        /// Whether the whole of `s` matches (iterative wildcard matching, O(len * tokens)).
-        pub(super) fn matches(&self, s: &str) -> bool {
-            let text: Vec<char> = s.chars().collect();
-            let (mut t, mut p) = (0usize, 0usize);
-            let mut star: Option<(usize, usize)> = None;
-            while t < text.len() {
-                match self.tokens.get(p) {
-                    Some(Token::Any) => {
-                        star = Some((p, t));
-                        p += 1;
-                        continue;
+        /// Number of tokens.
+        pub(super) fn len(&self) -> usize {
+            self.tokens.len()
+        }
+
+        /// Feeds `text` through the pattern (reversed when `reverse`: then it matches
+        /// suffixes of the original text fed backwards) and calls `on_match(n)` each time the
+        /// first `n` characters form a full match, shortest first. Stops when no match can
+        /// follow or when `on_match` returns `false`; returns how many characters were read.
+        /// O(len(text) * tokens), no recursion.
+        pub(super) fn prefix_matches(
+            &self,
+            text: impl Iterator<Item = char>,
+            reverse: bool,
+            mut on_match: impl FnMut(usize) -> bool,
+        ) -> usize {
+            let tokens: Vec<&Token> = if reverse {
+                self.tokens.iter().rev().collect()
+            } else {
+                self.tokens.iter().collect()
+            };
+            let m = tokens.len();
+            let mut cur = vec![false; m + 1];
+            let mut next = vec![false; m + 1];
+            let close = |set: &mut Vec<bool>, mut p: usize| {
+                while p <= m && !set[p] {
+                    set[p] = true;
+                    match tokens.get(p) {
+                        Some(Token::Any) => p += 1,
+                        _ => break,
                     }
-                    Some(tok) if single(tok, text[t]) => {
-                        p += 1;
-                        t += 1;
-                        continue;
-                    }
-                    _ => {}
                 }
-                match star {
-                    Some((sp, st)) => {
-                        p = sp + 1;
-                        t = st + 1;
-                        star = Some((sp, st + 1));
+            };
+            close(&mut cur, 0);
+            if cur[m] && !on_match(0) {
+                return 0;
+            }
+            let mut consumed = 0;
+            for (n, c) in text.enumerate() {
+                consumed = n + 1;
+                next.iter_mut().for_each(|b| *b = false);
+                let mut alive = false;
+                for p in 0..m {
+                    if !cur[p] {
+                        continue;
                     }
-                    None => return false,
+                    match tokens[p] {
+                        Token::Any => {
+                            close(&mut next, p);
+                            alive = true;
+                        }
+                        tok if single(tok, c) => {
+                            close(&mut next, p + 1);
+                            alive = true;
+                        }
+                        _ => {}
+                    }
+                }
+                std::mem::swap(&mut cur, &mut next);
+                if !alive || (cur[m] && !on_match(n + 1)) {
+                    return consumed;
                 }
             }
-            self.tokens[p.min(self.tokens.len())..]
-                .iter()
-                .all(|t| matches!(t, Token::Any))
+            consumed
         }
     }
 
@@ -844,6 +889,23 @@ mod tests {
             sw.expand_word(r"C:\path`$PWD", &()).unwrap(),
             r"C:\path$PWD"
         );
+    }
+
+    #[test]
+    fn long_values_trim_in_linear_time() {
+        let mut e = env();
+        e.insert("L".into(), "ab".repeat(50_000));
+        assert_eq!(expand_word("${L%%b*}", &e).unwrap(), "a");
+        assert_eq!(expand_word("${L##*a}", &e).unwrap(), "b");
+        assert_eq!(expand_word("${L%b}", &e).unwrap().len(), 99_999);
+        assert_eq!(expand_word("${L#a}", &e).unwrap().len(), 99_999);
+        // Replacement either finishes or reports that it is too expensive; it never hangs.
+        assert_eq!(expand_word("${L/a*/x}", &e).unwrap(), "x");
+        assert_eq!(
+            expand_word("${L//b*a/x}", &e).unwrap(),
+            "ax".to_string() + "b"
+        );
+        assert!(expand_word("${L//*c/x}", &e).is_err());
     }
 
     #[test]
