@@ -2,6 +2,7 @@
 //! library calls and print upstream-compatible messages. Results go to stdout; logs,
 //! progress and errors to stderr.
 
+pub mod build;
 pub mod completion;
 pub mod images;
 pub mod import;
@@ -82,7 +83,7 @@ pub struct GlobalArgs {
 pub enum Command {
     /// Container image operations
     #[command(name = "ctr-img", subcommand)]
-    CtrImg(CtrImg),
+    CtrImg(Box<CtrImg>),
     /// Show isula-build system information
     Info(info::InfoArgs),
     /// Show the isula-build version information
@@ -93,6 +94,8 @@ pub enum Command {
 
 #[derive(Debug, Subcommand)]
 pub enum CtrImg {
+    /// Build container images
+    Build(build::BuildArgsCli),
     /// List locally stored images
     Images(images::ImagesArgs),
     /// Import the base image from a tarball to the image store
@@ -147,10 +150,13 @@ fn dispatch(cli: Cli) -> Result<(), CliError> {
             init_logging(&settings.log_level);
             match command {
                 Command::Info(a) => info::run(&settings, a),
-                Command::CtrImg(CtrImg::Images(a)) => images::run(&settings, a),
-                Command::CtrImg(CtrImg::Import(a)) => import::run(&settings, a),
-                Command::CtrImg(CtrImg::Rm(a)) => rm::run(&settings, a),
-                Command::CtrImg(CtrImg::Tag(a)) => tag::run(&settings, a),
+                Command::CtrImg(c) => match *c {
+                    CtrImg::Build(a) => build::run(&settings, a),
+                    CtrImg::Images(a) => images::run(&settings, a),
+                    CtrImg::Import(a) => import::run(&settings, a),
+                    CtrImg::Rm(a) => rm::run(&settings, a),
+                    CtrImg::Tag(a) => tag::run(&settings, a),
+                },
                 Command::Version | Command::Completion(_) => Ok(()),
             }
         }

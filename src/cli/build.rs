@@ -1,0 +1,171 @@
+//! `ctr-img build`.
+
+use crate::build::driver::{
+    self, BuildOptions, DockerfileSource, ImageFormat, LocalOnly, RunExecutor, RunRequest,
+};
+use crate::build::stages::BuildArgs;
+use crate::cli::{open_store, CliError};
+use crate::config::Settings;
+use crate::storage::overlay;
+use std::io::Read;
+use std::path::PathBuf;
+
+#[derive(Debug, clap::Args)]
+pub struct BuildArgsCli {
+    /// Path of the Dockerfile, or - to read it from stdin [default: CONTEXT_DIR/Dockerfile]
+    #[arg(short = 'f', long = "filename", value_name = "FILE")]
+    pub file: Option<String>,
+    /// Build-time variable KEY=VALUE (KEY alone takes the value from the environment)
+    #[arg(long = "build-arg", value_name = "KEY=VALUE")]
+    pub build_args: Vec<String>,
+    /// Name for the built image; NAME means NAME:latest
+    #[arg(short = 't', long = "tag", value_name = "NAME[:TAG]")]
+    pub tag: Option<String>,
+    /// Write the image ID to this file
+    #[arg(long, value_name = "FILE")]
+    pub iidfile: Option<PathBuf>,
+    /// Also export the image: docker-archive:PATH[:NAME:TAG], oci-archive:PATH[:NAME:TAG]
+    #[arg(short = 'o', long = "output", value_name = "TRANSPORT:DEST")]
+    pub output: Option<String>,
+    /// Static build: build-time="YYYY-MM-DD HH:MM:SS" fixes every timestamp
+    #[arg(long = "build-static", value_name = "build-time=TIME")]
+    pub build_static: Option<String>,
+    /// Give RUN the proxy variables of this environment
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
+    pub proxy: bool,
+    /// Add a Linux capability for RUN
+    #[arg(long = "cap-add", value_name = "CAP")]
+    pub cap_add: Vec<String>,
+    /// Image format: docker or oci (experimental)
+    #[arg(long, value_parser = ["docker", "oci"])]
+    pub format: Option<String>,
+    /// Build up to this stage
+    #[arg(long, value_name = "STAGE")]
+    pub target: Option<String>,
+    /// Build context directory
+    #[arg(value_name = "CONTEXT_DIR", default_value = ".")]
+    pub context: PathBuf,
+}
+
+const PROXY_VARS: [&str; 8] = [
+    "http_proxy",
+    "https_proxy",
+    "ftp_proxy",
+    "no_proxy",
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "FTP_PROXY",
+    "NO_PROXY",
+];
+
+/// RUN executor backed by the built-in sandbox (or an OCI runtime).
+struct SandboxExecutor;
+
+impl RunExecutor for SandboxExecutor {
+    fn run(&self, _req: &RunRequest) -> Result<i32, String> {
+        Err("RUN is not available: the sandbox is not part of this build yet".into())
+    }
+}
+
+fn parse_build_args(raw: &[String]) -> Result<BuildArgs, CliError> {
+    let mut out = BuildArgs::new();
+    for a in raw {
+        match a.split_once('=') {
+            Some((k, v)) if !k.is_empty() => out.insert(k, v),
+            Some(_) => {
+                return Err(CliError::Usage(format!(
+                    "invalid build-arg {a:?}: empty name"
+                )))
+            }
+            None => {
+                if let Ok(v) = std::env::var(a) {
+                    out.insert(a.as_str(), v);
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+pub fn run(settings: &Settings, args: BuildArgsCli) -> Result<(), CliError> {
+    // Mounts made by this process must die with it: enter a private mount namespace while
+    // still single-threaded.
+    overlay::enter_private_mount_namespace().map_err(|e| CliError::Other(e.to_string()))?;
+    let format = match args.format.as_deref() {
+        None | Some("docker") => ImageFormat::Docker,
+        Some(_) if !settings.experimental => {
+            return Err(CliError::Usage(
+                "--format is experimental: enable it with --experimental or ISULABUILD_CLI_EXPERIMENTAL=enabled".into(),
+            ))
+        }
+        Some(_) => ImageFormat::Oci,
+    };
+    let context = std::path::absolute(&args.context).map_err(|e| CliError::Other(e.to_string()))?;
+    let dockerfile = match args.file.as_deref() {
+        Some("-") => {
+            let mut t = String::new();
+            std::io::stdin()
+                .take(crate::build::parser::MAX_DOCKERFILE_SIZE as u64 + 1)
+                .read_to_string(&mut t)
+                .map_err(|e| CliError::Other(format!("read Dockerfile from stdin: {e}")))?;
+            DockerfileSource::Text(t)
+        }
+        Some(p) => DockerfileSource::Path(PathBuf::from(p)),
+        None => DockerfileSource::Path(context.join("Dockerfile")),
+    };
+    let static_time = match &args.build_static {
+        Some(v) => Some(driver::parse_build_static(v).map_err(CliError::Usage)?),
+        None => None,
+    };
+    let source_date_epoch = match std::env::var("SOURCE_DATE_EPOCH") {
+        Ok(v) if !v.is_empty() => Some(
+            v.parse::<i64>()
+                .map_err(|_| CliError::Usage(format!("invalid SOURCE_DATE_EPOCH {v:?}")))?,
+        ),
+        _ => None,
+    };
+    let proxy_env = if args.proxy {
+        PROXY_VARS
+            .iter()
+            .filter_map(|k| std::env::var(k).ok().map(|v| (k.to_string(), v)))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let opts = BuildOptions {
+        context_dir: context,
+        dockerfile,
+        build_args: parse_build_args(&args.build_args)?,
+        tags: args.tag.iter().cloned().collect(),
+        target: args.target.clone(),
+        static_time,
+        source_date_epoch,
+        proxy_env,
+        cap_add: args.cap_add.clone(),
+        format,
+        runtime: (!settings.runtime.is_empty()).then(|| settings.runtime.clone()),
+    };
+    let store = open_store(settings)?;
+    let mut log = |line: &str| println!("{line}");
+    let built = driver::build(&store, &opts, &SandboxExecutor, &LocalOnly, &mut log)
+        .map_err(|e| CliError::Other(e.to_string()))?;
+    if let Some(f) = &args.iidfile {
+        write_private(f, built.image_id.as_bytes())?;
+    }
+    println!("Build success with image id: {}", built.image_id);
+    Ok(())
+}
+
+fn write_private(path: &std::path::Path, bytes: &[u8]) -> Result<(), CliError> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| CliError::Other(format!("write {}: {e}", path.display())))?;
+    f.write_all(bytes)
+        .map_err(|e| CliError::Other(format!("write {}: {e}", path.display())))
+}
