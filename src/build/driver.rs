@@ -953,6 +953,14 @@ pub fn build(
     let res = d.run_build();
     // Unmount before the work dir is removed.
     d.from_mounts.clear();
+    if res.is_err() {
+        // Layers published by stages of a failed build are garbage now: release them and
+        // sweep, so a failed build leaves the store as it found it.
+        d.leases.clear();
+        if let Ok(tx) = store.begin() {
+            let _ = tx.commit();
+        }
+    }
     let _ = std::fs::remove_file(lock::build_marker_path(store.runroot(), &build_id));
     res
 }

@@ -1,6 +1,7 @@
 //! Integration tests: the real `isula-build` binary against temporary data roots.
 
 mod bad_input;
+mod build;
 mod common;
 mod concurrency;
 mod crash;
