@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The main job, end to end on a fresh Debian machine as root: build the binary, make a real
-# busybox rootfs, import it as an image and list the images.
+# busybox rootfs, import it as an image, build the example image in examples/hello from it
+# (COPY, RUN, metadata), and list the images.
 # DATAROOT/RUNROOT override the store location (default: the system store).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,4 +18,5 @@ tarball=$(mktemp --suffix=.tar)
 trap 'rm -f "$tarball"' EXIT
 scripts/make-busybox-rootfs.sh "$tarball"
 "$bin" "${opts[@]}" ctr-img import "$tarball" busybox:latest
+"$bin" "${opts[@]}" ctr-img build -t hello:latest examples/hello
 "$bin" "${opts[@]}" ctr-img images
