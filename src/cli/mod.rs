@@ -6,9 +6,12 @@ pub mod completion;
 pub mod images;
 pub mod import;
 pub mod info;
+pub mod layer_bars;
+pub mod load;
 pub mod output;
 pub mod progress;
 pub mod rm;
+pub mod save;
 pub mod tag;
 pub mod version;
 
@@ -97,8 +100,12 @@ pub enum CtrImg {
     Images(images::ImagesArgs),
     /// Import the base image from a tarball to the image store
     Import(import::ImportArgs),
+    /// Load images from a docker-archive or OCI archive, or separated images
+    Load(load::LoadArgs),
     /// Remove one or more locally stored images
     Rm(rm::RmArgs),
+    /// Save image to tarball
+    Save(save::SaveArgs),
     /// Create a tag for source image
     Tag(tag::TagArgs),
 }
@@ -149,7 +156,9 @@ fn dispatch(cli: Cli) -> Result<(), CliError> {
                 Command::Info(a) => info::run(&settings, a),
                 Command::CtrImg(CtrImg::Images(a)) => images::run(&settings, a),
                 Command::CtrImg(CtrImg::Import(a)) => import::run(&settings, a),
+                Command::CtrImg(CtrImg::Load(a)) => load::run(&settings, a),
                 Command::CtrImg(CtrImg::Rm(a)) => rm::run(&settings, a),
+                Command::CtrImg(CtrImg::Save(a)) => save::run(&settings, a),
                 Command::CtrImg(CtrImg::Tag(a)) => tag::run(&settings, a),
                 Command::Version | Command::Completion(_) => Ok(()),
             }
