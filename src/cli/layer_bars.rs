@@ -1,14 +1,13 @@
-//! One progress display per layer for `save` and `load`: a bar on a terminal, plain lines
-//! otherwise (see [`crate::cli::progress`]).
+//! One progress display per layer for `save` and `load`: a bar on a terminal; otherwise a
+//! plain line every few seconds while a layer is slow (see [`crate::cli::progress`]), so
+//! quick operations print only their result and errors stay one line.
 
 use crate::cli::progress::{bytes_bar, Bar};
 use crate::image::load::Progress;
-use std::io::IsTerminal;
 
 pub struct LayerBars {
     verb: &'static str,
     current: Option<Bar>,
-    plain: bool,
 }
 
 impl LayerBars {
@@ -16,7 +15,6 @@ impl LayerBars {
         LayerBars {
             verb,
             current: None,
-            plain: !std::io::stderr().is_terminal(),
         }
     }
 
@@ -27,9 +25,6 @@ impl LayerBars {
                     b.finish();
                 }
                 let what = format!("{} layer {n}/{total} {id}", self.verb);
-                if self.plain {
-                    eprintln!("{what}");
-                }
                 self.current = Some(bytes_bar(size, &what));
             }
             Progress::Bytes(n) => {
@@ -42,11 +37,7 @@ impl LayerBars {
                     b.finish();
                 }
             }
-            Progress::LayerExists { id } => {
-                if self.plain {
-                    eprintln!("Layer {id} already exists");
-                }
-            }
+            Progress::LayerExists { .. } => {}
         }
     }
 

@@ -51,6 +51,9 @@ pub struct StagedLayer {
     pub stats: UnpackStats,
 }
 
+/// Size of the blocks fed to the layer compressor (see [`stage_layer`]).
+const COMPRESS_BLOCK: usize = 1 << 20;
+
 /// Copies everything read through it into a channel, for a compressor thread.
 struct TeeToChannel<R> {
     inner: R,
@@ -93,9 +96,23 @@ pub fn stage_layer<R: Read>(
         let hashing =
             crate::digest::HashingWriter::new(BufWriter::with_capacity(1 << 20, blob_file));
         let mut gz = compression::gzip_writer(hashing);
+        // The compressor sees fixed-size blocks whatever sizes the unpacker happened to
+        // read: deflate output depends on how input is split across writes, and the same
+        // layer must give the same blob however it arrived (import, load, build).
+        let mut block: Vec<u8> = Vec::with_capacity(COMPRESS_BLOCK);
         for chunk in rx {
-            gz.write_all(&chunk)?;
+            let mut rest = &chunk[..];
+            while !rest.is_empty() {
+                let take = (COMPRESS_BLOCK - block.len()).min(rest.len());
+                block.extend_from_slice(&rest[..take]);
+                rest = &rest[take..];
+                if block.len() == COMPRESS_BLOCK {
+                    gz.write_all(&block)?;
+                    block.clear();
+                }
+            }
         }
+        gz.write_all(&block)?;
         let hashing = gz.finish()?;
         let (digest, len, mut w) = hashing.finish();
         w.flush()?;
