@@ -9,6 +9,10 @@ need_pkgs=()
 command -v busybox >/dev/null 2>&1 || [ -x /bin/busybox ] || need_pkgs+=(busybox-static)
 command -v tar >/dev/null 2>&1 || need_pkgs+=(tar)
 command -v git >/dev/null 2>&1 || need_pkgs+=(git)
+# Outside judges of save/load (tests skip with a SKIP line when one is missing).
+for tool in podman skopeo umoci runc; do
+    command -v "$tool" >/dev/null 2>&1 || need_pkgs+=("$tool")
+done
 if [ ${#need_pkgs[@]} -gt 0 ]; then
     if [ "$(id -u)" -ne 0 ]; then
         echo "missing packages: ${need_pkgs[*]} (run as root or install them)" >&2

@@ -7,9 +7,12 @@ pub mod completion;
 pub mod images;
 pub mod import;
 pub mod info;
+pub mod layer_bars;
+pub mod load;
 pub mod output;
 pub mod progress;
 pub mod rm;
+pub mod save;
 pub mod tag;
 pub mod version;
 
@@ -100,8 +103,12 @@ pub enum CtrImg {
     Images(images::ImagesArgs),
     /// Import the base image from a tarball to the image store
     Import(import::ImportArgs),
+    /// Load images from a docker-archive or OCI archive, or separated images
+    Load(load::LoadArgs),
     /// Remove one or more locally stored images
     Rm(rm::RmArgs),
+    /// Save image to tarball
+    Save(save::SaveArgs),
     /// Create a tag for source image
     Tag(tag::TagArgs),
 }
@@ -154,7 +161,9 @@ fn dispatch(cli: Cli) -> Result<(), CliError> {
                     CtrImg::Build(a) => build::run(&settings, a),
                     CtrImg::Images(a) => images::run(&settings, a),
                     CtrImg::Import(a) => import::run(&settings, a),
+                    CtrImg::Load(a) => load::run(&settings, a),
                     CtrImg::Rm(a) => rm::run(&settings, a),
+                    CtrImg::Save(a) => save::run(&settings, a),
                     CtrImg::Tag(a) => tag::run(&settings, a),
                 },
                 Command::Version | Command::Completion(_) => Ok(()),

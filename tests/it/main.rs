@@ -6,4 +6,5 @@ mod common;
 mod concurrency;
 mod crash;
 mod images;
+mod save_load;
 mod settings;
