@@ -145,15 +145,85 @@ pub fn run(settings: &Settings, args: BuildArgsCli) -> Result<(), CliError> {
         format,
         runtime: (!settings.runtime.is_empty()).then(|| settings.runtime.clone()),
     };
+    let output = match &args.output {
+        Some(o) => Some(parse_output(o)?),
+        None => None,
+    };
+    if let Some(Output::Archive { path, .. }) = &output {
+        if path.exists() {
+            return Err(CliError::Usage(format!(
+                "output file already exist: {:?}, try to remove existing tarball or rename output file",
+                path.display().to_string()
+            )));
+        }
+    }
     let store = open_store(settings)?;
     let mut log = |line: &str| println!("{line}");
     let built = driver::build(&store, &opts, &SandboxExecutor, &LocalOnly, &mut log)
         .map_err(|e| CliError::Other(e.to_string()))?;
+    if let Some(Output::Archive { format, path, name }) = &output {
+        let mut progress = |_p: crate::image::load::Progress| {};
+        crate::image::save::save_as(
+            &store,
+            &built.image_id,
+            name.as_deref(),
+            path,
+            *format,
+            &mut progress,
+        )?;
+    }
     if let Some(f) = &args.iidfile {
         write_private(f, built.image_id.as_bytes())?;
     }
     println!("Build success with image id: {}", built.image_id);
     Ok(())
+}
+
+/// A parsed `-o TRANSPORT:DEST`.
+#[derive(Debug, Clone, PartialEq)]
+enum Output {
+    Archive {
+        format: crate::image::save::Format,
+        path: PathBuf,
+        name: Option<String>,
+    },
+}
+
+/// `docker-archive:PATH[:NAME[:TAG]]` or `oci-archive:PATH[:NAME[:TAG]]`.
+fn parse_output(o: &str) -> Result<Output, CliError> {
+    const LONGEST: usize = 4096;
+    if o.len() > LONGEST {
+        return Err(CliError::Usage(format!(
+            "output should not longer than {LONGEST}"
+        )));
+    }
+    let (transport, dest) = o.split_once(':').ok_or_else(|| {
+        CliError::Usage(format!(
+            "invalid output {o:?}: expected TRANSPORT:DESTINATION"
+        ))
+    })?;
+    if transport.is_empty() {
+        return Err(CliError::Usage("transport should not be empty".into()));
+    }
+    if dest.is_empty() {
+        return Err(CliError::Usage("destination should not be empty".into()));
+    }
+    let format = match transport {
+        "docker-archive" => crate::image::save::Format::DockerArchive,
+        "oci-archive" => crate::image::save::Format::Oci,
+        other => return Err(CliError::Usage(format!("transport {other:?} not support"))),
+    };
+    let (path, name) = match dest.split_once(':') {
+        Some((p, n)) if !n.is_empty() => (p, Some(n.to_string())),
+        Some((p, _)) => (p, None),
+        None => (dest, None),
+    };
+    if let Some(n) = &name {
+        crate::image::reference::Reference::parse_tagged_name(n)
+            .map_err(|e| CliError::Usage(e.to_string()))?;
+    }
+    let path = std::path::absolute(path).map_err(|e| CliError::Other(e.to_string()))?;
+    Ok(Output::Archive { format, path, name })
 }
 
 fn write_private(path: &std::path::Path, bytes: &[u8]) -> Result<(), CliError> {

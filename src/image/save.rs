@@ -110,6 +110,37 @@ pub fn save(
     progress: &mut dyn FnMut(Progress),
 ) -> Result<(), ImageError> {
     let sel = select(store, args)?;
+    save_selection(store, &sel, output, format, progress)
+}
+
+/// Save one image under the archive name `name` (which need not be a name it has in the
+/// store): the build's `-o docker-archive:PATH:NAME:TAG` output.
+pub fn save_as(
+    store: &Store,
+    image_id: &str,
+    name: Option<&str>,
+    output: &Path,
+    format: Format,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<(), ImageError> {
+    let mut sel = select(store, &[image_id.to_string()])?;
+    if let Some(n) = name {
+        let n = Reference::parse_tagged_name(n)?.to_string();
+        for img in &mut sel.images {
+            img.tags = vec![n.clone()];
+        }
+    }
+    save_selection(store, &sel, output, format, progress)
+}
+
+/// Write a selection to a new file `output` (which must not exist).
+pub fn save_selection(
+    store: &Store,
+    sel: &Selection,
+    output: &Path,
+    format: Format,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<(), ImageError> {
     let (guard, file) = NewFile::create(output).map_err(|e| ImageError::Save(e.to_string()))?;
     let mut tar = TarOut::new(BufWriter::with_capacity(1 << 20, file));
     match format {

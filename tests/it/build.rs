@@ -368,3 +368,144 @@ fn a_hundred_builds_at_once() {
     );
     no_mounts_left(&env.dataroot());
 }
+
+fn have(tool: &str) -> bool {
+    std::process::Command::new("sh")
+        .args(["-c", &format!("command -v {tool}")])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+#[test]
+fn build_outputs_are_accepted_by_skopeo_and_umoci() {
+    let env = base_env();
+    let ctx = context(
+        &env,
+        "o",
+        "FROM busybox\nCOPY app /app/\nCMD [\"/app/run\"]\n",
+        &[("app/run", "#!/bin/sh\necho hi\n"), ("app/data/x", "x")],
+    );
+    let docker_tar = env.path("out-docker.tar");
+    let oci_tar = env.path("out-oci.tar");
+    let out = env.ok(&[
+        "ctr-img",
+        "build",
+        "-o",
+        &format!("docker-archive:{}:exported:v1", docker_tar.display()),
+        ctx.to_str().unwrap(),
+    ]);
+    let id = built_id(&out);
+    env.ok(&[
+        "ctr-img",
+        "build",
+        "-o",
+        &format!("oci-archive:{}:exported:v1", oci_tar.display()),
+        ctx.to_str().unwrap(),
+    ]);
+    // An existing output file is refused before anything is built.
+    let e = env.fails(&[
+        "ctr-img",
+        "build",
+        "-o",
+        &format!("docker-archive:{}:x:y", docker_tar.display()),
+        ctx.to_str().unwrap(),
+    ]);
+    assert!(e.contains("already exist"), "{e}");
+    let e = env.fails(&[
+        "ctr-img",
+        "build",
+        "-o",
+        "nosuch:/tmp/x",
+        ctx.to_str().unwrap(),
+    ]);
+    assert!(e.contains("not support"), "{e}");
+    // Our own archive format reader agrees about the manifest.
+    let listing = std::process::Command::new("tar")
+        .arg("-xOf")
+        .arg(&docker_tar)
+        .arg("manifest.json")
+        .output()
+        .unwrap();
+    let manifest: serde_json::Value = serde_json::from_slice(&listing.stdout).unwrap();
+    assert_eq!(manifest[0]["RepoTags"], serde_json::json!(["exported:v1"]));
+    assert_eq!(
+        manifest[0]["Config"]
+            .as_str()
+            .unwrap()
+            .trim_end_matches(".json")
+            .trim_start_matches("blobs/sha256/"),
+        id
+    );
+    if !have("skopeo") {
+        eprintln!("SKIP build_outputs_are_accepted_by_skopeo_and_umoci: skopeo not installed");
+        return;
+    }
+    let inspect = std::process::Command::new("skopeo")
+        .args([
+            "inspect",
+            &format!("docker-archive:{}", docker_tar.display()),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        inspect.status.success(),
+        "{}",
+        String::from_utf8_lossy(&inspect.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&inspect.stdout).unwrap();
+    assert_eq!(v["Layers"].as_array().unwrap().len(), 2);
+    let inspect = std::process::Command::new("skopeo")
+        .args([
+            "inspect",
+            "--config",
+            &format!("oci-archive:{}", oci_tar.display()),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        inspect.status.success(),
+        "{}",
+        String::from_utf8_lossy(&inspect.stderr)
+    );
+    if !have("umoci") {
+        eprintln!("SKIP umoci part: umoci not installed");
+        return;
+    }
+    let layout = env.path("layout");
+    std::fs::create_dir(&layout).unwrap();
+    assert!(std::process::Command::new("tar")
+        .arg("-xf")
+        .arg(&oci_tar)
+        .arg("-C")
+        .arg(&layout)
+        .status()
+        .unwrap()
+        .success());
+    let bundle = env.path("bundle");
+    let st = std::process::Command::new("umoci")
+        .args([
+            "unpack",
+            "--image",
+            &format!("{}:exported:v1", layout.display()),
+            bundle.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        st.status.success(),
+        "umoci: {}",
+        String::from_utf8_lossy(&st.stderr)
+    );
+    assert_eq!(
+        std::fs::read_to_string(bundle.join("rootfs/app/run")).unwrap(),
+        "#!/bin/sh\necho hi\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(bundle.join("rootfs/app/data/x")).unwrap(),
+        "x"
+    );
+    assert!(
+        bundle.join("rootfs/etc/passwd").exists(),
+        "base layer applied"
+    );
+}
