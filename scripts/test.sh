@@ -9,6 +9,12 @@ need_pkgs=()
 command -v busybox >/dev/null 2>&1 || [ -x /bin/busybox ] || need_pkgs+=(busybox-static)
 command -v tar >/dev/null 2>&1 || need_pkgs+=(tar)
 command -v git >/dev/null 2>&1 || need_pkgs+=(git)
+# The RUN sandbox: libseccomp headers to build, runc/crun for OCI-runtime delegation tests,
+# buildah for the RUN benchmark (bench/run_steps.sh).
+pkg-config --exists libseccomp 2>/dev/null || need_pkgs+=(libseccomp-dev pkg-config)
+command -v runc >/dev/null 2>&1 || need_pkgs+=(runc)
+command -v crun >/dev/null 2>&1 || need_pkgs+=(crun)
+command -v buildah >/dev/null 2>&1 || need_pkgs+=(buildah)
 if [ ${#need_pkgs[@]} -gt 0 ]; then
     if [ "$(id -u)" -ne 0 ]; then
         echo "missing packages: ${need_pkgs[*]} (run as root or install them)" >&2
