@@ -83,12 +83,44 @@ fn cap_set(names: &[String]) -> oci::Capabilities {
         .collect()
 }
 
-/// The bundle's `config.json` for a step (rootfs at `<bundle>/rootfs`).
+/// The parent of the runtime's cgroups (`/isula-build/<id>` under each hierarchy).
+pub const CGROUP_PARENT: &str = "isula-build";
+
+/// Remove cgroups left by steps whose caller was killed before `<runtime> delete` ran: empty
+/// ones (rmdir fails on a cgroup with processes) older than a minute (a step starting right
+/// now may not have moved its process in yet).
+pub fn sweep_stale_cgroups() {
+    let Ok(hier) = std::fs::read_dir("/sys/fs/cgroup") else {
+        return;
+    };
+    let mut parents = vec![Path::new("/sys/fs/cgroup").join(CGROUP_PARENT)];
+    parents.extend(hier.flatten().map(|e| e.path().join(CGROUP_PARENT)));
+    for parent in parents {
+        let Ok(rd) = std::fs::read_dir(&parent) else {
+            continue;
+        };
+        for e in rd.flatten() {
+            let old = e
+                .metadata()
+                .ok()
+                .and_then(|m| m.modified().ok())
+                .and_then(|t| t.elapsed().ok())
+                .is_some_and(|age| age.as_secs() > 60);
+            if old && e.file_type().is_ok_and(|t| t.is_dir()) {
+                let _ = std::fs::remove_dir(e.path());
+            }
+        }
+    }
+}
+
+/// The bundle's `config.json` for a step (rootfs at `<bundle>/rootfs`, cgroup
+/// `/isula-build/<id>`).
 pub fn config(
     spec: &RunSpec,
     user: &ExecUser,
     env: Vec<String>,
     bundle: &Path,
+    id: &str,
 ) -> Result<oci::Spec, String> {
     let e = |x: oci_spec::OciSpecError| x.to_string();
     let caps = capabilities::effective_set(&spec.cap_add);
@@ -174,6 +206,7 @@ pub fn config(
                 .collect::<Vec<_>>(),
         )
         .seccomp(seccomp_section(&caps)?)
+        .cgroups_path(Path::new("/").join(CGROUP_PARENT).join(id))
         .build()
         .map_err(e)?;
     let mut b = oci::SpecBuilder::default()
@@ -226,12 +259,13 @@ pub fn run_with_runtime(
     let result = (|| {
         let user = helper::prepare_common(&root, spec)?;
         let env = helper::final_env(&spec.env, &user.home);
-        let cfg = config(spec, &user, env, bundle)?;
+        let id = format!("isula-build-{}", crate::storage::fsutil::random_hex(12));
+        let cfg = config(spec, &user, env, bundle, &id)?;
         cfg.save(bundle.join("config.json"))
             .map_err(|e| format!("write config.json: {e}"))?;
+        sweep_stale_cgroups();
         let state = bundle.join("runtime-state");
         let log = bundle.join("runtime.log");
-        let id = format!("isula-build-{}", crate::storage::fsutil::random_hex(12));
         let child = Command::new(runtime)
             .arg("--root")
             .arg(&state)
@@ -289,9 +323,17 @@ mod tests {
             additional_gids: vec![],
             home: "/root".into(),
         };
-        let cfg = config(&spec, &user, vec!["PATH=/bin".into()], Path::new("/b")).expect("cfg");
+        let cfg = config(
+            &spec,
+            &user,
+            vec!["PATH=/bin".into()],
+            Path::new("/b"),
+            "x1",
+        )
+        .expect("cfg");
         let v = serde_json::to_value(&cfg).expect("json");
         assert_eq!(v["root"]["path"], "rootfs");
+        assert_eq!(v["linux"]["cgroupsPath"], "/isula-build/x1");
         assert_eq!(v["hostname"], "builder");
         assert_eq!(v["process"]["cwd"], "/work");
         assert_eq!(v["process"]["noNewPrivileges"], false);
@@ -322,8 +364,10 @@ mod tests {
         assert!(dests.contains(&"/etc/resolv.conf") && dests.contains(&"/dev/pts"));
         // A non-root user: no effective capabilities.
         let nobody = ExecUser { uid: 65534, ..user };
-        let v = serde_json::to_value(config(&spec, &nobody, vec![], Path::new("/b")).expect("cfg"))
-            .expect("json");
+        let v = serde_json::to_value(
+            config(&spec, &nobody, vec![], Path::new("/b"), "x2").expect("cfg"),
+        )
+        .expect("json");
         assert!(v["process"]["capabilities"]["effective"]
             .as_array()
             .is_none_or(|a| a.is_empty()));
