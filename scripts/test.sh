@@ -13,6 +13,12 @@ command -v git >/dev/null 2>&1 || need_pkgs+=(git)
 for tool in podman skopeo umoci runc; do
     command -v "$tool" >/dev/null 2>&1 || need_pkgs+=("$tool")
 done
+# The RUN sandbox: libseccomp headers to build, runc/crun for OCI-runtime delegation tests,
+# buildah for the RUN benchmark (bench/run_steps.sh).
+pkg-config --exists libseccomp 2>/dev/null || need_pkgs+=(libseccomp-dev pkg-config)
+command -v runc >/dev/null 2>&1 || need_pkgs+=(runc)
+command -v crun >/dev/null 2>&1 || need_pkgs+=(crun)
+command -v buildah >/dev/null 2>&1 || need_pkgs+=(buildah)
 if [ ${#need_pkgs[@]} -gt 0 ]; then
     if [ "$(id -u)" -ne 0 ]; then
         echo "missing packages: ${need_pkgs[*]} (run as root or install them)" >&2

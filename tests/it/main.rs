@@ -6,5 +6,6 @@ mod common;
 mod concurrency;
 mod crash;
 mod images;
+mod sandbox;
 mod save_load;
 mod settings;
