@@ -85,9 +85,9 @@ pub fn load(
     path: &Path,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<Vec<Loaded>, ImageError> {
-    let (file, size) = open_source(path, MAX_LOAD_SIZE, "load file")?;
+    let (file, _) = open_source(path, MAX_LOAD_SIZE, "load file")?;
     let ws = store.workspace("load")?;
-    let file = spool_if_compressed(&ws, file, size).map_err(|e| fail(path, e))?;
+    let file = spool_if_compressed(&ws, file).map_err(|e| fail(path, e))?;
     let ix = ArchiveIndex::scan(vec![file]).map_err(|e| fail(path, e))?;
     let (_, plans) = plan(&ix).map_err(|e| fail(path, e))?;
     load_plans(store, &ws, &ix, plans, progress).map_err(|e| match e {
@@ -113,7 +113,7 @@ pub fn plan(ix: &ArchiveIndex) -> Result<(Layout, Vec<ImagePlan>), ArchiveError>
 
 /// A compressed archive is decompressed into the work dir (bounded by the load limit) so
 /// its members can be read in place; an uncompressed one is used as it is.
-pub fn spool_if_compressed(ws: &WorkDir, file: File, _size: u64) -> Result<File, ArchiveError> {
+pub fn spool_if_compressed(ws: &WorkDir, file: File) -> Result<File, ArchiveError> {
     let mut head = [0u8; 8];
     let n = file
         .read_at(&mut head, 0)
@@ -121,16 +121,16 @@ pub fn spool_if_compressed(ws: &WorkDir, file: File, _size: u64) -> Result<File,
     if Compression::detect(&head[..n]) == Compression::None {
         return Ok(file);
     }
-    spool(ws, file, "archive.tar", None).map(|(f, _)| f)
+    spool(ws, file, "archive.tar", false).map(|(f, _)| f)
 }
 
 /// Decompress `src` into a new file `name` in the work dir, at most [`MAX_LOAD_SIZE`]
-/// bytes; hashes the compressed input on the way when `hash` is set.
+/// bytes; with `hash`, also returns the sha256 of the whole compressed input.
 pub fn spool(
     ws: &WorkDir,
     src: File,
     name: &str,
-    hash: Option<()>,
+    hash: bool,
 ) -> Result<(File, Option<Digest>), ArchiveError> {
     let mut hr = crate::digest::HashingReader::new(io::BufReader::with_capacity(1 << 20, src));
     let dest = ws.child(name);
@@ -158,11 +158,12 @@ pub fn spool(
             )));
         }
     }
-    let digest = hash.map(|_| {
-        let _ = io::copy(&mut hr, &mut io::sink());
-        let (d, _, _) = hr.finish();
-        d
-    });
+    let digest = if hash {
+        io::copy(&mut hr, &mut io::sink()).map_err(|e| ArchiveError::Read(e.to_string()))?;
+        Some(hr.finish().0)
+    } else {
+        None
+    };
     Ok((out, digest))
 }
 

@@ -479,7 +479,8 @@ impl NewFile {
             path: self.dest.display().to_string(),
             source: e,
         };
-        f.sync_all().map_err(err)?;
+        // No fsync: like cp or docker save, the output is as durable as any file written;
+        // the store's own writes are the ones that must survive a crash.
         drop(f);
         std::fs::hard_link(&self.tmp, &self.dest).map_err(err)?;
         let _ = std::fs::remove_file(&self.tmp);

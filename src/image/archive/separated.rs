@@ -471,7 +471,7 @@ pub fn load(
     for (what, path, want) in parts {
         let (file, _) = open_source(path, MAX_LOAD_SIZE, &format!("{what} image tarball"))?;
         let (spooled, digest) =
-            load::spool(&ws, file, &format!("{what}.tar"), Some(())).map_err(|e| {
+            load::spool(&ws, file, &format!("{what}.tar"), true).map_err(|e| {
                 invalid(format!(
                     "unpack {what} image tarball {:?} failed: {e}",
                     path.display().to_string()
