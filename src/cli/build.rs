@@ -62,8 +62,21 @@ const PROXY_VARS: [&str; 8] = [
 struct SandboxExecutor;
 
 impl RunExecutor for SandboxExecutor {
-    fn run(&self, _req: &RunRequest) -> Result<i32, String> {
-        Err("RUN is not available: the sandbox is not part of this build yet".into())
+    fn run(&self, req: &RunRequest) -> Result<i32, String> {
+        let spec = crate::sandbox::RunSpec {
+            lower_dirs: req.lower_dirs.clone(),
+            upper_dir: req.upper_dir.clone(),
+            work_dir: req.work_dir.clone(),
+            args: req.args.clone(),
+            env: req.env.clone(),
+            cwd: req.cwd.clone(),
+            user: req.user.clone(),
+            hostname: req.hostname.clone(),
+            cap_add: req.cap_add.clone(),
+            runtime: req.runtime.clone(),
+            bundle_dir: req.bundle_dir.clone(),
+        };
+        crate::sandbox::run(&spec).map_err(|e| e.to_string())
     }
 }
 
@@ -100,6 +113,9 @@ pub fn run(settings: &Settings, args: BuildArgsCli) -> Result<(), CliError> {
         }
         Some(_) => ImageFormat::Oci,
     };
+    // Capabilities are checked before anything is built.
+    let cap_add =
+        crate::sandbox::validate_caps(&args.cap_add).map_err(|e| CliError::Usage(e.to_string()))?;
     let context = std::path::absolute(&args.context).map_err(|e| CliError::Other(e.to_string()))?;
     let dockerfile = match args.file.as_deref() {
         Some("-") => {
@@ -141,7 +157,7 @@ pub fn run(settings: &Settings, args: BuildArgsCli) -> Result<(), CliError> {
         static_time,
         source_date_epoch,
         proxy_env,
-        cap_add: args.cap_add.clone(),
+        cap_add,
         format,
         runtime: (!settings.runtime.is_empty()).then(|| settings.runtime.clone()),
     };

@@ -509,3 +509,181 @@ fn build_outputs_are_accepted_by_skopeo_and_umoci() {
         "base layer applied"
     );
 }
+
+fn busybox_env() -> Option<Env> {
+    let env = Env::new();
+    let tar = busybox_tar(env.dir.path())?;
+    env.import(&tar, "busybox");
+    Some(env)
+}
+
+#[test]
+fn run_steps_change_the_layer_and_failures_leave_no_image() {
+    let Some(env) = busybox_env() else {
+        eprintln!("SKIP run_steps_change_the_layer_and_failures_leave_no_image: busybox-static not installed");
+        return;
+    };
+    let df = "FROM busybox\nARG WHO=world\nENV GREETING=hi\nRUN echo \"$GREETING $WHO\" > /greeting && rm /etc/group && mkdir -p /var/x && echo y > /var/x/f\nUSER nobody\nRUN id -u > /tmp/uid\n";
+    let ctx = context(&env, "r", df, &[]);
+    let out = env.ok(&[
+        "ctr-img",
+        "build",
+        "--build-arg",
+        "WHO=there",
+        "-t",
+        "ran",
+        ctx.to_str().unwrap(),
+    ]);
+    let id = built_id(&out);
+    let top = top_layer(&env, &id);
+    assert_eq!(
+        std::fs::read_to_string(top.join("greeting")).unwrap(),
+        "hi there\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(top.join("tmp/uid")).unwrap(),
+        "65534\n"
+    );
+    use std::os::unix::fs::FileTypeExt;
+    let wh = std::fs::symlink_metadata(top.join("etc/group")).unwrap();
+    assert!(
+        wh.file_type().is_char_device(),
+        "deleted file is a whiteout in the layer"
+    );
+    let cfg = config_of(&env, &id);
+    assert!(
+        !cfg.to_string().contains("WHO=there") || cfg["history"].to_string().contains("WHO=there"),
+        "ARG only in history"
+    );
+    assert!(cfg["config"]["Env"].to_string().contains("GREETING=hi"));
+    assert!(
+        !cfg["config"]["Env"].to_string().contains("WHO"),
+        "ARG values never reach the config env"
+    );
+    // The saved image, unpacked by umoci, shows the deletion applied.
+    if have("umoci") {
+        let oci = env.path("ran.tar");
+        env.ok(&[
+            "--experimental",
+            "ctr-img",
+            "save",
+            "-f",
+            "oci",
+            "ran",
+            "-o",
+            oci.to_str().unwrap(),
+        ]);
+        let layout = env.path("ran-layout");
+        std::fs::create_dir(&layout).unwrap();
+        assert!(std::process::Command::new("tar")
+            .arg("-xf")
+            .arg(&oci)
+            .arg("-C")
+            .arg(&layout)
+            .status()
+            .unwrap()
+            .success());
+        let bundle = env.path("ran-bundle");
+        let st = std::process::Command::new("umoci")
+            .args([
+                "unpack",
+                "--image",
+                &format!("{}:ran:latest", layout.display()),
+                bundle.to_str().unwrap(),
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            st.status.success(),
+            "umoci: {}",
+            String::from_utf8_lossy(&st.stderr)
+        );
+        assert!(
+            !bundle.join("rootfs/etc/group").exists(),
+            "whiteout applied by umoci"
+        );
+        assert!(bundle.join("rootfs/etc/passwd").exists());
+        assert_eq!(
+            std::fs::read_to_string(bundle.join("rootfs/var/x/f")).unwrap(),
+            "y\n"
+        );
+    }
+
+    // A failing RUN: upstream's message, exit 1, no image, store unchanged, no mounts.
+    let ctx = context(
+        &env,
+        "fail",
+        "FROM busybox\nRUN touch /made && exit 3\n",
+        &[],
+    );
+    let before = snapshot(&env.dataroot());
+    let err = env.fails(&["ctr-img", "build", "-t", "failed", ctx.to_str().unwrap()]);
+    assert!(
+        err.contains("The command 'touch /made && exit 3' returned a non-zero code: 3"),
+        "{err}"
+    );
+    assert_eq!(before, snapshot(&env.dataroot()));
+    no_mounts_left(&env.dataroot());
+    // Unknown capabilities are refused before anything runs.
+    let err = env.fails(&[
+        "ctr-img",
+        "build",
+        "--cap-add",
+        "CAP_NOPE",
+        ctx.to_str().unwrap(),
+    ]);
+    assert!(err.contains("cap CAP_NOPE is invalid"), "{err}");
+}
+
+#[test]
+fn killing_a_build_mid_run_leaves_no_process_and_no_mount() {
+    let Some(env) = busybox_env() else {
+        eprintln!("SKIP killing_a_build_mid_run_leaves_no_process_and_no_mount: busybox-static not installed");
+        return;
+    };
+    let marker = format!("isula-kill-test-{}", std::process::id());
+    let ctx = context(
+        &env,
+        "k",
+        &format!("FROM busybox\nRUN sleep 1000 && echo {marker}\n"),
+        &[],
+    );
+    let mut child = env
+        .cmd()
+        .args(["ctr-img", "build", ctx.to_str().unwrap()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait until the RUN command is running.
+    let running = || {
+        std::fs::read_dir("/proc").unwrap().flatten().any(|p| {
+            std::fs::read(p.path().join("cmdline"))
+                .is_ok_and(|c| String::from_utf8_lossy(&c).contains(&marker))
+        })
+    };
+    let start = std::time::Instant::now();
+    while !running() && start.elapsed() < std::time::Duration::from_secs(30) {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(running(), "the RUN step never started");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let start = std::time::Instant::now();
+    while running() && start.elapsed() < std::time::Duration::from_secs(10) {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(
+        !running(),
+        "the RUN process survived the build being killed"
+    );
+    no_mounts_left(&env.dataroot());
+    // The next command cleans the dead build's scratch space.
+    env.ok(&["ctr-img", "images"]);
+    let tmp: Vec<_> = std::fs::read_dir(env.dataroot().join("tmp"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert!(tmp.is_empty(), "{tmp:?}");
+}
