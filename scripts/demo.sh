@@ -5,9 +5,12 @@
 # DATAROOT/RUNROOT override the store location (default: the system store).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-if ! command -v busybox >/dev/null 2>&1 && [ ! -x /bin/busybox ]; then
+need=()
+command -v busybox >/dev/null 2>&1 || [ -x /bin/busybox ] || need+=(busybox-static)
+pkg-config --exists libseccomp 2>/dev/null || need+=(libseccomp-dev pkg-config)
+if [ ${#need[@]} -gt 0 ]; then
     export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq && apt-get install -y -qq busybox-static >/dev/null
+    apt-get update -qq && apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 cargo build --release --locked
 bin=target/release/isula-build
