@@ -645,7 +645,7 @@ fn killing_a_build_mid_run_leaves_no_process_and_no_mount() {
     let ctx = context(
         &env,
         "k",
-        &format!("FROM busybox\nRUN sleep 1000 && echo {marker}\n"),
+        &format!("FROM busybox\nRUN sleep 987 && echo {marker}\n"),
         &[],
     );
     let mut child = env
