@@ -459,6 +459,12 @@ impl Driver<'_> {
                     changes_fs = true;
                 }
                 Instruction::Copy(c) => {
+                    if !c.exclude.is_empty() || c.parents {
+                        return Err(step_err(
+                            &step,
+                            "COPY --exclude and --parents are not supported yet",
+                        ));
+                    }
                     let ov =
                         self.overrides(&step, &merged, c.chown.as_deref(), c.chmod.as_deref())?;
                     let mut inline = Vec::new();
@@ -487,6 +493,12 @@ impl Driver<'_> {
                     changes_fs = true;
                 }
                 Instruction::Add(a) => {
+                    if !a.exclude.is_empty() || a.checksum.is_some() {
+                        return Err(step_err(
+                            &step,
+                            "ADD --exclude and --checksum are not supported yet",
+                        ));
+                    }
                     if let Some(u) = a.sources.iter().find(|s| s.contains("://")) {
                         return Err(step_err(&step, format!("source can not be a URL for ADD: {u} (remote ADD is not supported)")));
                     }
