@@ -515,7 +515,14 @@ impl Driver<'_> {
                     }
                     let dest = self.dest_path(&config, &a.dest);
                     self.copy(
-                        &step, context, &a.sources, &inline, &dest, ov, &merged, true,
+                        &step,
+                        context,
+                        &a.sources,
+                        &inline,
+                        &dest,
+                        ov,
+                        &merged,
+                        a.unpack != Some(false),
                     )?;
                     changes_fs = true;
                 }
