@@ -666,9 +666,11 @@ fn killing_a_build_mid_run_leaves_no_process_and_no_mount() {
     while !running() && start.elapsed() < std::time::Duration::from_secs(30) {
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
-    assert!(running(), "the RUN step never started");
+    let started = running();
+    // Kill before asserting: a failed assertion must not leave the build running.
     child.kill().unwrap();
     child.wait().unwrap();
+    assert!(started, "the RUN step never started");
     let start = std::time::Instant::now();
     while running() && start.elapsed() < std::time::Duration::from_secs(10) {
         std::thread::sleep(std::time::Duration::from_millis(50));
