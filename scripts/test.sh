@@ -9,6 +9,12 @@ need_pkgs=()
 command -v busybox >/dev/null 2>&1 || [ -x /bin/busybox ] || need_pkgs+=(busybox-static)
 command -v tar >/dev/null 2>&1 || need_pkgs+=(tar)
 command -v git >/dev/null 2>&1 || need_pkgs+=(git)
+# Registry tests: a real registry, skopeo as judge, htpasswd for Basic auth, openssl for
+# the generated CA and token signing.
+command -v docker-registry >/dev/null 2>&1 || need_pkgs+=(docker-registry)
+command -v skopeo >/dev/null 2>&1 || need_pkgs+=(skopeo)
+command -v htpasswd >/dev/null 2>&1 || need_pkgs+=(apache2-utils)
+command -v openssl >/dev/null 2>&1 || need_pkgs+=(openssl)
 if [ ${#need_pkgs[@]} -gt 0 ]; then
     if [ "$(id -u)" -ne 0 ]; then
         echo "missing packages: ${need_pkgs[*]} (run as root or install them)" >&2

@@ -11,5 +11,6 @@ pub mod config;
 pub mod digest;
 pub mod image;
 pub mod lock;
+pub mod registry;
 pub mod storage;
 pub mod system;

@@ -6,14 +6,20 @@ pub mod completion;
 pub mod images;
 pub mod import;
 pub mod info;
+pub mod login;
+pub mod logout;
+pub mod manifest;
 pub mod output;
 pub mod progress;
+pub mod pull;
+pub mod push;
 pub mod rm;
 pub mod tag;
 pub mod version;
 
 use crate::config::{ConfigError, GlobalOptions, Settings};
 use crate::image::ImageError;
+use crate::registry::RegistryError;
 use crate::storage::{Store, StoreError};
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -28,6 +34,8 @@ pub enum CliError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Image(#[from] ImageError),
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
     #[error("{0}")]
     Usage(String),
     #[error("{0}")]
@@ -87,6 +95,13 @@ pub enum Command {
     Info(info::InfoArgs),
     /// Show the isula-build version information
     Version,
+    /// Login to an image registry
+    Login(login::LoginArgs),
+    /// Logout from an image registry
+    Logout(logout::LogoutArgs),
+    /// Manipulate manifest lists (experimental)
+    #[command(subcommand)]
+    Manifest(manifest::ManifestCmd),
     /// Generate a shell completion script (bash, zsh, fish, ...)
     Completion(completion::CompletionArgs),
 }
@@ -101,6 +116,10 @@ pub enum CtrImg {
     Rm(rm::RmArgs),
     /// Create a tag for source image
     Tag(tag::TagArgs),
+    /// Pull image from remote repository
+    Pull(pull::PullArgs),
+    /// Push image to remote repository
+    Push(push::PushArgs),
 }
 
 impl GlobalArgs {
@@ -151,6 +170,11 @@ fn dispatch(cli: Cli) -> Result<(), CliError> {
                 Command::CtrImg(CtrImg::Import(a)) => import::run(&settings, a),
                 Command::CtrImg(CtrImg::Rm(a)) => rm::run(&settings, a),
                 Command::CtrImg(CtrImg::Tag(a)) => tag::run(&settings, a),
+                Command::CtrImg(CtrImg::Pull(a)) => pull::run(&settings, a),
+                Command::CtrImg(CtrImg::Push(a)) => push::run(&settings, a),
+                Command::Login(a) => login::run(&settings, a),
+                Command::Logout(a) => logout::run(&settings, a),
+                Command::Manifest(a) => manifest::run(&settings, a),
                 Command::Version | Command::Completion(_) => Ok(()),
             }
         }

@@ -5,4 +5,5 @@ mod common;
 mod concurrency;
 mod crash;
 mod images;
+mod registry;
 mod settings;
