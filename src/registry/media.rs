@@ -125,7 +125,9 @@ pub struct ManifestList {
     pub manifests: Vec<Descriptor>,
 }
 
-/// What a manifest document turned out to be.
+/// What a manifest document turned out to be (short-lived: the size difference between
+/// the variants does not matter).
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub enum Fetched {
     Image(ImageManifest),

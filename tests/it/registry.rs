@@ -329,6 +329,8 @@ fn oci_image(layout: &Path, arch: &str, layers: &[Vec<u8>]) -> serde_json::Value
         "platform": {"architecture": arch, "os": "linux"}, "config": cd})
 }
 
+/// An OCI layout whose `index.json` names one entry `ref`: the manifest itself, or (for
+/// several) an image index of them.
 fn write_layout(layout: &Path, manifests: &[serde_json::Value]) {
     std::fs::create_dir_all(layout.join("blobs/sha256")).expect("mkdir");
     write(
@@ -343,7 +345,16 @@ fn write_layout(layout: &Path, manifests: &[serde_json::Value]) {
             m
         })
         .collect();
-    let idx = serde_json::json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": ms});
+    let mut top = if ms.len() == 1 {
+        ms[0].clone()
+    } else {
+        let idx = serde_json::json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": ms});
+        let b = serde_json::to_vec(&idx).expect("idx");
+        let d = put_blob(layout, &b);
+        serde_json::json!({"mediaType": "application/vnd.oci.image.index.v1+json", "size": b.len(), "digest": d})
+    };
+    top["annotations"] = serde_json::json!({"org.opencontainers.image.ref.name": "ref"});
+    let idx = serde_json::json!({"schemaVersion": 2, "manifests": [top]});
     write(
         &layout.join("index.json"),
         &serde_json::to_vec(&idx).expect("idx"),
@@ -523,7 +534,7 @@ fn pulls_what_skopeo_pushed_multi_layer_and_platform_index() {
         "copy",
         "--all",
         "--dest-tls-verify=false",
-        &format!("oci:{}", layout.display()),
+        &format!("oci:{}:ref", layout.display()),
         &format!("docker://{name}"),
     ]);
     let env = Env::new();
@@ -553,7 +564,7 @@ fn pulls_what_skopeo_pushed_multi_layer_and_platform_index() {
     skopeo_ok(&[
         "copy",
         "--dest-tls-verify=false",
-        &format!("oci:{}", layout2.display()),
+        &format!("oci:{}:ref", layout2.display()),
         &format!("docker://{name2}"),
     ]);
     let out = env.run(&["ctr-img", "pull", &name2]);
@@ -765,9 +776,12 @@ struct Request {
 
 type Handler = dyn Fn(&Request) -> (u16, Vec<(String, String)>, Vec<u8>) + Send + Sync;
 
+/// What a server saw: (method, path, Authorization header).
+type Seen = Arc<Mutex<Vec<(String, String, Option<String>)>>>;
+
 struct Server {
     port: u16,
-    log: Arc<Mutex<Vec<(String, String, Option<String>)>>>,
+    log: Seen,
 }
 
 fn serve(handler: Arc<Handler>) -> Server {
@@ -1033,7 +1047,7 @@ fn fake_registry(f: Fake, mode: &'static str, other_port: u16) -> Server {
             )],
             vec![],
         );
-        if req.headers.get("authorization").is_none() {
+        if !req.headers.contains_key("authorization") {
             return basic;
         }
         let p = req.path.as_str();
