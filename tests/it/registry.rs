@@ -843,6 +843,7 @@ fn handle(
     };
     let (status, hs, body) = h(&req);
     let mut w = s;
+    let slow = hs.iter().any(|(k, _)| k == "X-Test-Slow");
     let mut head = format!(
         "HTTP/1.1 {status} X\r\nContent-Length: {}\r\nConnection: close\r\n",
         body.len()
@@ -853,7 +854,15 @@ fn handle(
     head.push_str("\r\n");
     w.write_all(head.as_bytes())?;
     if req.method != "HEAD" {
-        w.write_all(&body)?;
+        if slow {
+            for c in body.chunks(16) {
+                w.write_all(c)?;
+                w.flush()?;
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        } else {
+            w.write_all(&body)?;
+        }
     }
     w.flush()
 }
@@ -1085,6 +1094,13 @@ fn fake_registry(f: Fake, mode: &'static str, other_port: u16) -> Server {
                     bad[n / 2] ^= 0xff;
                     return (200, vec![], bad);
                 }
+                "slow" => {
+                    return (
+                        200,
+                        vec![("X-Test-Slow".into(), "1".into())],
+                        f.layer.clone(),
+                    );
+                }
                 "redirect" => {
                     return (
                         307,
@@ -1298,4 +1314,50 @@ fn fail_line(env: &Env, args: &[&str]) -> String {
         );
     }
     last.to_string()
+}
+
+#[test]
+fn killed_pull_leaves_no_partial_image_and_a_retry_works() {
+    let slow = fake_registry(fake_image(), "slow", 0);
+    let host = format!("127.0.0.1:{}", slow.port);
+    let env = logged_in_env(&host);
+    env.ok(&["ctr-img", "images"]);
+    let before = snapshot(&env.dataroot());
+    let mut child = env
+        .cmd()
+        .args(["ctr-img", "pull", &format!("{host}/x/y:t")])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    // Wait until the layer is streaming, then kill -9.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline
+        && !slow.log.lock().expect("log").iter().any(|(_, p, _)| {
+            p.contains("/blobs/") && !p.ends_with(&sha256_hex(&fake_image().config))
+        })
+    {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    child.kill().expect("kill");
+    let _ = child.wait();
+    // The next command cleans the dead pull's scratch space; no image appeared.
+    env.ok(&["ctr-img", "images"]);
+    assert_eq!(
+        snapshot(&env.dataroot()),
+        before,
+        "store unchanged after the killed pull"
+    );
+    // A retry (here from a registry serving at full speed) starts clean and succeeds.
+    let fast = fake_registry(fake_image(), "ok", 0);
+    let host2 = format!("127.0.0.1:{}", fast.port);
+    insecure(&env, &[host.clone(), host2.clone()]);
+    let b64 = base64::engine::general_purpose::STANDARD.encode(format!("{USER}:{PASS}"));
+    write(
+        &env.conf().join("auth.json"),
+        format!("{{\"auths\":{{\"{host2}\":{{\"auth\":\"{b64}\"}}}}}}").as_bytes(),
+    );
+    env.ok(&["ctr-img", "pull", &format!("{host2}/x/y:t")]);
+    assert!(check_store(&env.dataroot()).is_empty());
 }
