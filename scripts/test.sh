@@ -19,6 +19,12 @@ pkg-config --exists libseccomp 2>/dev/null || need_pkgs+=(libseccomp-dev pkg-con
 command -v runc >/dev/null 2>&1 || need_pkgs+=(runc)
 command -v crun >/dev/null 2>&1 || need_pkgs+=(crun)
 command -v buildah >/dev/null 2>&1 || need_pkgs+=(buildah)
+# Registry tests: a real registry, skopeo as judge, htpasswd for Basic auth, openssl for
+# the generated CA and token signing.
+command -v docker-registry >/dev/null 2>&1 || need_pkgs+=(docker-registry)
+command -v skopeo >/dev/null 2>&1 || need_pkgs+=(skopeo)
+command -v htpasswd >/dev/null 2>&1 || need_pkgs+=(apache2-utils)
+command -v openssl >/dev/null 2>&1 || need_pkgs+=(openssl)
 if [ ${#need_pkgs[@]} -gt 0 ]; then
     if [ "$(id -u)" -ne 0 ]; then
         echo "missing packages: ${need_pkgs[*]} (run as root or install them)" >&2

@@ -1,7 +1,7 @@
 //! `ctr-img build`.
 
 use crate::build::driver::{
-    self, BuildOptions, DockerfileSource, ImageFormat, LocalOnly, RunExecutor, RunRequest,
+    self, BuildOptions, DockerfileSource, ImageFormat, ImageResolver, RunExecutor, RunRequest,
 };
 use crate::build::stages::BuildArgs;
 use crate::cli::{open_store, CliError};
@@ -24,7 +24,7 @@ pub struct BuildArgsCli {
     /// Write the image ID to this file
     #[arg(long, value_name = "FILE")]
     pub iidfile: Option<PathBuf>,
-    /// Also export the image: docker-archive:PATH[:NAME:TAG], oci-archive:PATH[:NAME:TAG]
+    /// Also export the image: docker-archive:PATH[:NAME:TAG], oci-archive:PATH[:NAME:TAG], docker://REGISTRY/REPO:TAG
     #[arg(short = 'o', long = "output", value_name = "TRANSPORT:DEST")]
     pub output: Option<String>,
     /// Static build: build-time="YYYY-MM-DD HH:MM:SS" fixes every timestamp
@@ -77,6 +77,34 @@ impl RunExecutor for SandboxExecutor {
             bundle_dir: req.bundle_dir.clone(),
         };
         crate::sandbox::run(&spec).map_err(|e| e.to_string())
+    }
+}
+
+/// Resolves `FROM`/`COPY --from` images from the store, pulling those it lacks.
+struct PullingResolver<'a> {
+    settings: &'a Settings,
+}
+
+impl ImageResolver for PullingResolver<'_> {
+    fn resolve(&self, store: &crate::storage::Store, reference: &str) -> Result<String, String> {
+        let ix = store.index().map_err(|e| e.to_string())?;
+        match ix.find(reference) {
+            Ok(img) => return Ok(img.id.clone()),
+            Err(crate::storage::FindError::Ambiguous { .. }) => {
+                return Err(ix
+                    .find(reference)
+                    .err()
+                    .map(|e| e.to_string())
+                    .unwrap_or_default())
+            }
+            Err(_) => {}
+        }
+        eprintln!("Pulling {reference}");
+        crate::registry::pull::pull(store, self.settings, reference, &|_| {})
+            .map(|p| p.id)
+            .map_err(|e| {
+                format!("image {reference:?} is not in the local store and pulling it failed: {e}")
+            })
     }
 }
 
@@ -175,7 +203,8 @@ pub fn run(settings: &Settings, args: BuildArgsCli) -> Result<(), CliError> {
     }
     let store = open_store(settings)?;
     let mut log = |line: &str| println!("{line}");
-    let built = driver::build(&store, &opts, &SandboxExecutor, &LocalOnly, &mut log)
+    let resolver = PullingResolver { settings };
+    let built = driver::build(&store, &opts, &SandboxExecutor, &resolver, &mut log)
         .map_err(|e| CliError::Other(e.to_string()))?;
     if let Some(Output::Archive { format, path, name }) = &output {
         let mut progress = |_p: crate::image::load::Progress| {};
@@ -188,6 +217,19 @@ pub fn run(settings: &Settings, args: BuildArgsCli) -> Result<(), CliError> {
             &mut progress,
         )?;
     }
+    if let Some(Output::Registry(dest)) = &output {
+        let opts = crate::registry::push::PushOptions {
+            format: if format == ImageFormat::Oci {
+                crate::registry::media::Format::Oci
+            } else {
+                crate::registry::media::Format::Docker
+            },
+            chunk_size: None,
+        };
+        crate::registry::push::push(&store, settings, &built.image_id, dest, opts, &|_| {})
+            .map_err(|e| CliError::Other(format!("push to {dest} failed: {e}")))?;
+        println!("Push success with image: {dest}");
+    }
     if let Some(f) = &args.iidfile {
         write_private(f, built.image_id.as_bytes())?;
     }
@@ -198,6 +240,8 @@ pub fn run(settings: &Settings, args: BuildArgsCli) -> Result<(), CliError> {
 /// A parsed `-o TRANSPORT:DEST`.
 #[derive(Debug, Clone, PartialEq)]
 enum Output {
+    /// `docker://REGISTRY/REPO:TAG`: push the result.
+    Registry(String),
     Archive {
         format: crate::image::save::Format,
         path: PathBuf,
@@ -225,6 +269,13 @@ fn parse_output(o: &str) -> Result<Output, CliError> {
         return Err(CliError::Usage("destination should not be empty".into()));
     }
     let format = match transport {
+        "docker" => {
+            let d = dest.trim_start_matches("//");
+            if d.is_empty() {
+                return Err(CliError::Usage("destination should not be empty".into()));
+            }
+            return Ok(Output::Registry(d.to_string()));
+        }
         "docker-archive" => crate::image::save::Format::DockerArchive,
         "oci-archive" => crate::image::save::Format::Oci,
         other => return Err(CliError::Usage(format!("transport {other:?} not support"))),

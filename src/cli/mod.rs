@@ -9,8 +9,13 @@ pub mod import;
 pub mod info;
 pub mod layer_bars;
 pub mod load;
+pub mod login;
+pub mod logout;
+pub mod manifest;
 pub mod output;
 pub mod progress;
+pub mod pull;
+pub mod push;
 pub mod rm;
 pub mod save;
 pub mod tag;
@@ -18,6 +23,7 @@ pub mod version;
 
 use crate::config::{ConfigError, GlobalOptions, Settings};
 use crate::image::ImageError;
+use crate::registry::RegistryError;
 use crate::storage::{Store, StoreError};
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -32,6 +38,8 @@ pub enum CliError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Image(#[from] ImageError),
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
     #[error("{0}")]
     Usage(String),
     #[error("{0}")]
@@ -91,6 +99,13 @@ pub enum Command {
     Info(info::InfoArgs),
     /// Show the isula-build version information
     Version,
+    /// Login to an image registry
+    Login(login::LoginArgs),
+    /// Logout from an image registry
+    Logout(logout::LogoutArgs),
+    /// Manipulate manifest lists (experimental)
+    #[command(subcommand)]
+    Manifest(manifest::ManifestCmd),
     /// Generate a shell completion script (bash, zsh, fish, ...)
     Completion(completion::CompletionArgs),
 }
@@ -111,6 +126,10 @@ pub enum CtrImg {
     Save(save::SaveArgs),
     /// Create a tag for source image
     Tag(tag::TagArgs),
+    /// Pull image from remote repository
+    Pull(pull::PullArgs),
+    /// Push image to remote repository
+    Push(push::PushArgs),
 }
 
 impl GlobalArgs {
@@ -165,7 +184,12 @@ fn dispatch(cli: Cli) -> Result<(), CliError> {
                     CtrImg::Rm(a) => rm::run(&settings, a),
                     CtrImg::Save(a) => save::run(&settings, a),
                     CtrImg::Tag(a) => tag::run(&settings, a),
+                    CtrImg::Pull(a) => pull::run(&settings, a),
+                    CtrImg::Push(a) => push::run(&settings, a),
                 },
+                Command::Login(a) => login::run(&settings, a),
+                Command::Logout(a) => logout::run(&settings, a),
+                Command::Manifest(a) => manifest::run(&settings, a),
                 Command::Version | Command::Completion(_) => Ok(()),
             }
         }

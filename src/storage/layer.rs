@@ -224,6 +224,77 @@ pub fn stage_layer<R: Read>(
     finish_staging(dir, blob_path, parent, diff_id, size, compressed, stats)
 }
 
+/// Copies every byte read from the blob stream into the blob file (hashing it), so a
+/// layer received compressed is stored as received.
+struct BlobTee<R> {
+    inner: R,
+    out: crate::digest::HashingWriter<BufWriter<File>>,
+}
+
+impl<R: Read> Read for BlobTee<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if n > 0 {
+            self.out.write_all(&buf[..n])?;
+        }
+        Ok(n)
+    }
+}
+
+/// Stage a layer from its blob as a registry or archive holds it (gzip, zstd or plain tar,
+/// detected by content): the blob is kept byte for byte (no recompression) and its digest
+/// computed while it streams; the decompressed tar is unpacked and its diff_id computed in
+/// the same pass. `media_type` is recorded in the layer's meta. The caller compares
+/// `meta.blob` with the digest it expected before publishing.
+pub fn stage_layer_from_blob<R: Read>(
+    ws: &WorkDir,
+    blob_stream: R,
+    media_type: &str,
+    parent: Option<&Digest>,
+    opts: UnpackOptions,
+) -> Result<StagedLayer, StoreError> {
+    let (dir, blob_path) = new_layer_paths(ws);
+    let diff = dir.join("diff");
+    std::fs::create_dir_all(&diff).map_err(|e| StoreError::io(&diff, e))?;
+    let blob_file = File::create(&blob_path).map_err(|e| StoreError::io(&blob_path, e))?;
+    let mut tee = BlobTee {
+        inner: blob_stream,
+        out: crate::digest::HashingWriter::new(BufWriter::with_capacity(1 << 20, blob_file)),
+    };
+    let (diff_id, size, stats) = {
+        let (_kind, tar_stream) =
+            compression::decompress(&mut tee).map_err(|e| StoreError::io(&blob_path, e))?;
+        let mut hashing = crate::digest::HashingReader::new(tar_stream);
+        let stats = unpack::unpack_layer(&mut hashing, &diff, opts)?;
+        let (diff_id, size, _) = hashing.finish();
+        (diff_id, size, stats)
+    };
+    // Whatever follows the compressed stream still belongs to the blob and its digest.
+    io::copy(&mut tee, &mut io::sink()).map_err(|e| StoreError::io(&blob_path, e))?;
+    let (blob, blob_size, w) = tee.out.finish();
+    let f = w
+        .into_inner()
+        .map_err(|e| StoreError::io(&blob_path, e.into_error()))?;
+    f.sync_all().map_err(|e| StoreError::io(&blob_path, e))?;
+    let mut staged = finish_staging(
+        dir,
+        blob_path,
+        parent,
+        diff_id,
+        size,
+        (blob, blob_size),
+        stats,
+    )?;
+    if staged.meta.media_type != media_type {
+        staged.meta.media_type = media_type.to_string();
+        let meta_path = staged.dir.join("meta.json");
+        let bytes = serde_json::to_vec_pretty(&staged.meta)
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        std::fs::write(&meta_path, bytes).map_err(|e| StoreError::io(&meta_path, e))?;
+    }
+    Ok(staged)
+}
+
 /// Turn the diff dir `src` (inside `ws`, e.g. a RUN's overlay upper dir) into a staged layer:
 /// pack it to a deterministic tar (hashed and compressed on the fly), then move the dir into
 /// place as the layer's unpacked form.
@@ -342,6 +413,34 @@ mod tests {
         let a = stage_layer(&ws, Dribble(&tar_bytes, 7777), None, opts).unwrap();
         let b = stage_layer(&ws, Dribble(&tar_bytes, 1 << 20), None, opts).unwrap();
         assert_eq!(a.meta.blob, b.meta.blob);
+    }
+
+    #[test]
+    fn staging_from_a_blob_keeps_the_blob() {
+        let t = tempfile::tempdir().unwrap();
+        let ws = WorkDir::create(t.path(), "t").unwrap();
+        let mut b = tar::Builder::new(Vec::new());
+        let mut h = tar::Header::new_gnu();
+        h.set_path("f").unwrap();
+        h.set_size(3);
+        h.set_mode(0o644);
+        h.set_cksum();
+        b.append(&h, &b"abc"[..]).unwrap();
+        let data = b.into_inner().unwrap();
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        gz.write_all(&data).unwrap();
+        let blob = gz.finish().unwrap();
+        let opts = UnpackOptions {
+            allow_devices: false,
+            whiteouts: true,
+        };
+        let st = stage_layer_from_blob(&ws, &blob[..], "application/x-test", None, opts).unwrap();
+        assert_eq!(st.meta.blob, Digest::of(&blob));
+        assert_eq!(st.meta.blob_size, blob.len() as u64);
+        assert_eq!(st.meta.diff_id, Digest::of(&data));
+        assert_eq!(st.meta.media_type, "application/x-test");
+        assert_eq!(std::fs::read(&st.blob_path).unwrap(), blob);
+        assert_eq!(std::fs::read(st.dir.join("diff/f")).unwrap(), b"abc");
     }
 
     #[test]

@@ -1,0 +1,1363 @@
+//! Registries: real `docker-registry` instances on 127.0.0.1 (open, htpasswd Basic auth,
+//! TLS with a generated CA, Bearer token auth against a token service served here),
+//! `skopeo` as the judge of what we push, and hostile servers for bad input.
+//! Every server listens on a free loopback port and is stopped by the test.
+
+use crate::common::{check_store, make_tar, sha256_hex, small_rootfs, snapshot, write, Env, E};
+use base64::Engine as _;
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+const USER: &str = "tester";
+const PASS: &str = "s3cret-Pa55word";
+
+fn have(tool: &str) -> bool {
+    Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {tool}"))
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// Skip (with a clear line) when a tool is missing.
+macro_rules! need {
+    ($($tool:expr),+) => {
+        $(
+            if !have($tool) {
+                eprintln!("SKIP {}: {} not installed", module_path!(), $tool);
+                return;
+            }
+        )+
+    };
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
+}
+
+fn wait_port(port: u16) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("server on port {port} did not start");
+}
+
+#[derive(Clone)]
+enum Auth {
+    Open,
+    Htpasswd,
+    Token { realm: String, cert: PathBuf },
+}
+
+/// A docker-registry process.
+struct Registry {
+    child: Child,
+    port: u16,
+    dir: tempfile::TempDir,
+    tls: Option<PathBuf>,
+}
+
+impl Registry {
+    fn start(auth: Auth, tls: bool) -> Registry {
+        let dir = tempfile::Builder::new()
+            .prefix("isula-reg-")
+            .tempdir()
+            .expect("tempdir");
+        let port = free_port();
+        let d = dir.path();
+        let mut cfg = format!(
+            "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n",
+            d.join("data").display()
+        );
+        let mut ca = None;
+        if tls {
+            let (ca_crt, crt, key) = make_tls(d);
+            cfg.push_str(&format!(
+                "  tls:\n    certificate: {}\n    key: {}\n",
+                crt.display(),
+                key.display()
+            ));
+            ca = Some(ca_crt);
+        }
+        match auth {
+            Auth::Open => {}
+            Auth::Htpasswd => {
+                let out = Command::new("htpasswd")
+                    .args(["-Bbn", USER, PASS])
+                    .output()
+                    .expect("htpasswd");
+                assert!(out.status.success());
+                write(&d.join("htpasswd"), &out.stdout);
+                cfg.push_str(&format!(
+                    "auth:\n  htpasswd:\n    realm: test\n    path: {}\n",
+                    d.join("htpasswd").display()
+                ));
+            }
+            Auth::Token { realm, cert } => {
+                cfg.push_str(&format!(
+                    "auth:\n  token:\n    realm: {realm}\n    service: test-registry\n    issuer: test-issuer\n    rootcertbundle: {}\n",
+                    cert.display()
+                ));
+            }
+        }
+        write(&d.join("config.yml"), cfg.as_bytes());
+        let child = Command::new("docker-registry")
+            .arg("serve")
+            .arg(d.join("config.yml"))
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(d.join("log")).expect("log"))
+            .spawn()
+            .expect("start docker-registry");
+        wait_port(port);
+        Registry {
+            child,
+            port,
+            dir,
+            tls: ca,
+        }
+    }
+
+    fn host(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+    fn image(&self, repo: &str) -> String {
+        format!("{}/{repo}", self.host())
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn openssl(dir: &Path, args: &[&str]) {
+    let out = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("openssl");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A CA and a server certificate for 127.0.0.1 signed by it: (ca.crt, server.crt, server.key).
+fn make_tls(d: &Path) -> (PathBuf, PathBuf, PathBuf) {
+    openssl(
+        d,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.crt",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=isula-test-ca",
+        ],
+    );
+    openssl(
+        d,
+        &[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.csr",
+            "-subj",
+            "/CN=127.0.0.1",
+        ],
+    );
+    write(
+        &d.join("ext.cnf"),
+        b"subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n",
+    );
+    openssl(
+        d,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "server.crt",
+            "-days",
+            "2",
+            "-extfile",
+            "ext.cnf",
+        ],
+    );
+    (d.join("ca.crt"), d.join("server.crt"), d.join("server.key"))
+}
+
+fn insecure(env: &Env, hosts: &[String]) {
+    let list: Vec<String> = hosts.iter().map(|h| format!("{h:?}")).collect();
+    write(
+        &env.conf().join("registries.toml"),
+        format!(
+            "[registries.insecure]\nregistries = [{}]\n",
+            list.join(", ")
+        )
+        .as_bytes(),
+    );
+}
+
+fn skopeo(args: &[&str]) -> std::process::Output {
+    Command::new("skopeo")
+        .args(args)
+        .output()
+        .expect("run skopeo")
+}
+
+fn skopeo_ok(args: &[&str]) -> String {
+    let out = skopeo(args);
+    assert!(
+        out.status.success(),
+        "skopeo {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn json(s: &str) -> serde_json::Value {
+    serde_json::from_str(s).expect("json")
+}
+
+/// ID of the image named `name` in `env`'s store.
+fn id_of(env: &Env, name: &str) -> String {
+    env.index()["images"]
+        .as_array()
+        .expect("images")
+        .iter()
+        .find(|i| {
+            i["names"]
+                .as_array()
+                .is_some_and(|n| n.iter().any(|x| x == name))
+        })
+        .and_then(|i| i["id"].as_str())
+        .unwrap_or_else(|| panic!("no image named {name}"))
+        .to_string()
+}
+
+fn import_small(env: &Env, name: &str, salt: &str) -> String {
+    let tar = env.path(&format!("{salt}.tar"));
+    write(&tar, &small_rootfs(salt));
+    env.import(&tar, name)
+}
+
+fn assert_no_secret(out: &std::process::Output) {
+    for s in [&out.stdout, &out.stderr] {
+        let t = String::from_utf8_lossy(s);
+        assert!(!t.contains(PASS), "password leaked: {t}");
+        let b64 = base64::engine::general_purpose::STANDARD.encode(format!("{USER}:{PASS}"));
+        assert!(!t.contains(&b64), "credentials leaked: {t}");
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// OCI layouts made here, pushed by skopeo (an image we did not write).
+
+fn gz(data: &[u8]) -> Vec<u8> {
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::new(6));
+    e.write_all(data).expect("gz");
+    e.finish().expect("gz")
+}
+
+fn put_blob(layout: &Path, bytes: &[u8]) -> String {
+    let hex = sha256_hex(bytes);
+    write(&layout.join("blobs/sha256").join(&hex), bytes);
+    format!("sha256:{hex}")
+}
+
+/// An image manifest for `arch` with `layers` (uncompressed tars); returns its descriptor.
+fn oci_image(layout: &Path, arch: &str, layers: &[Vec<u8>]) -> serde_json::Value {
+    let mut diff_ids = vec![];
+    let mut descs = vec![];
+    for l in layers {
+        diff_ids.push(format!("sha256:{}", sha256_hex(l)));
+        let z = gz(l);
+        let d = put_blob(layout, &z);
+        descs.push(serde_json::json!({"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "size": z.len(), "digest": d}));
+    }
+    let cfg = serde_json::json!({
+        "architecture": arch, "os": "linux",
+        "config": {"Env": ["PATH=/bin"], "Cmd": ["/bin/sh"]},
+        "rootfs": {"type": "layers", "diff_ids": diff_ids},
+        "history": [{"created_by": "test"}]
+    });
+    let cfg = serde_json::to_vec(&cfg).expect("cfg");
+    let cd = put_blob(layout, &cfg);
+    let m = serde_json::json!({
+        "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "size": cfg.len(), "digest": cd},
+        "layers": descs
+    });
+    let mb = serde_json::to_vec(&m).expect("m");
+    let md = put_blob(layout, &mb);
+    serde_json::json!({"mediaType": "application/vnd.oci.image.manifest.v1+json", "size": mb.len(), "digest": md,
+        "platform": {"architecture": arch, "os": "linux"}, "config": cd})
+}
+
+/// An OCI layout whose `index.json` names one entry `ref`: the manifest itself, or (for
+/// several) an image index of them.
+fn write_layout(layout: &Path, manifests: &[serde_json::Value]) {
+    std::fs::create_dir_all(layout.join("blobs/sha256")).expect("mkdir");
+    write(
+        &layout.join("oci-layout"),
+        br#"{"imageLayoutVersion":"1.0.0"}"#,
+    );
+    let ms: Vec<serde_json::Value> = manifests
+        .iter()
+        .map(|m| {
+            let mut m = m.clone();
+            m.as_object_mut().expect("obj").remove("config");
+            m
+        })
+        .collect();
+    let mut top = if ms.len() == 1 {
+        ms[0].clone()
+    } else {
+        let idx = serde_json::json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": ms});
+        let b = serde_json::to_vec(&idx).expect("idx");
+        let d = put_blob(layout, &b);
+        serde_json::json!({"mediaType": "application/vnd.oci.image.index.v1+json", "size": b.len(), "digest": d})
+    };
+    top["annotations"] = serde_json::json!({"org.opencontainers.image.ref.name": "ref"});
+    let idx = serde_json::json!({"schemaVersion": 2, "manifests": [top]});
+    write(
+        &layout.join("index.json"),
+        &serde_json::to_vec(&idx).expect("idx"),
+    );
+}
+
+fn host_arch() -> &'static str {
+    match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        other => other,
+    }
+}
+
+fn layer_tar(name: &str, size: usize) -> Vec<u8> {
+    let data: Vec<u8> = (0..size).map(|i| (i * 7 % 251) as u8).collect();
+    make_tar(&[E::Dir("data/", 0o755), E::File(name, &data, 0o644)])
+}
+
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn open_registry_push_pull_roundtrip_judged_by_skopeo() {
+    need!("docker-registry", "skopeo");
+    let reg = Registry::start(Auth::Open, false);
+    let a = Env::new();
+    insecure(&a, &[reg.host()]);
+    let name = format!("{}:v1", reg.image("test/small"));
+    let id = import_small(&a, &name, "roundtrip");
+    let out = a.ok(&["ctr-img", "push", &name]);
+    assert_eq!(out.trim(), format!("Push success with image: {name}"));
+
+    // skopeo reads what we pushed: config digest is our image ID, layers are our blobs.
+    let raw = json(&skopeo_ok(&[
+        "inspect",
+        "--tls-verify=false",
+        "--raw",
+        &format!("docker://{name}"),
+    ]));
+    assert_eq!(
+        raw["mediaType"],
+        "application/vnd.docker.distribution.manifest.v2+json"
+    );
+    assert_eq!(raw["config"]["digest"], format!("sha256:{id}"));
+    let insp = json(&skopeo_ok(&[
+        "inspect",
+        "--tls-verify=false",
+        &format!("docker://{name}"),
+    ]));
+    assert_eq!(insp["Architecture"], host_arch());
+    let oci = a.path("skopeo-oci");
+    skopeo_ok(&[
+        "copy",
+        "--src-tls-verify=false",
+        &format!("docker://{name}"),
+        &format!("oci:{}:x", oci.display()),
+    ]);
+
+    // A second push skips every blob (HEAD).
+    let out = a.run(&["ctr-img", "push", &name]);
+    assert!(out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("already exists") && !err.contains("pushed"),
+        "{err}"
+    );
+
+    // Pull into a fresh store: same ID, consistent store.
+    let b = Env::new();
+    insecure(&b, &[reg.host()]);
+    let out = b.ok(&["ctr-img", "pull", &name]);
+    assert_eq!(out.trim(), format!("Pull success with image: {name}"));
+    assert_eq!(id_of(&b, &name), id);
+    assert!(
+        check_store(&b.dataroot()).is_empty(),
+        "{:?}",
+        check_store(&b.dataroot())
+    );
+    let images = b.ok(&["ctr-img", "images"]);
+    assert!(images.contains(&reg.image("test/small")), "{images}");
+
+    // Pull again: nothing downloaded.
+    let out = b.run(&["ctr-img", "pull", &name]);
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("up to date"));
+
+    // OCI format push.
+    let oname = format!("{}:oci", reg.image("test/small"));
+    a.ok(&["ctr-img", "tag", &name, &oname]);
+    a.ok(&["ctr-img", "push", "-f", "oci", &oname]);
+    let raw = json(&skopeo_ok(&[
+        "inspect",
+        "--tls-verify=false",
+        "--raw",
+        &format!("docker://{oname}"),
+    ]));
+    assert_eq!(
+        raw["mediaType"],
+        "application/vnd.oci.image.manifest.v1+json"
+    );
+    assert_eq!(
+        raw["config"]["mediaType"],
+        "application/vnd.oci.image.config.v1+json"
+    );
+    assert_eq!(
+        raw["layers"][0]["mediaType"],
+        "application/vnd.oci.image.layer.v1.tar+gzip"
+    );
+
+    // Cross-repository mount: the registry already has the blobs in test/small.
+    let mname = format!("{}:m", reg.image("other/repo"));
+    a.ok(&["ctr-img", "tag", &name, &mname]);
+    let out = a.run(&["ctr-img", "push", &mname]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("mounted") && !err.contains("pushed"), "{err}");
+    skopeo_ok(&[
+        "inspect",
+        "--tls-verify=false",
+        &format!("docker://{mname}"),
+    ]);
+
+    // Chunked upload to a new repository with no mount source.
+    let c = Env::new();
+    insecure(&c, &[reg.host()]);
+    let cname = format!("{}:c", reg.image("chunked/img"));
+    import_small(&c, &cname, "chunky");
+    c.ok(&["ctr-img", "push", "--chunk-size", "100", &cname]);
+    let raw = json(&skopeo_ok(&[
+        "inspect",
+        "--tls-verify=false",
+        "--raw",
+        &format!("docker://{cname}"),
+    ]));
+    assert_eq!(
+        raw["config"]["digest"],
+        format!("sha256:{}", id_of(&c, &cname))
+    );
+    skopeo_ok(&[
+        "copy",
+        "--src-tls-verify=false",
+        &format!("docker://{cname}"),
+        &format!("oci:{}:c", oci.display()),
+    ]);
+}
+
+#[test]
+fn pulls_what_skopeo_pushed_multi_layer_and_platform_index() {
+    need!("docker-registry", "skopeo");
+    let reg = Registry::start(Auth::Open, false);
+    let t = tempfile::tempdir().expect("tmp");
+    let layout = t.path().join("layout");
+    std::fs::create_dir_all(layout.join("blobs/sha256")).expect("mkdir");
+    let base = layer_tar("data/base", 300_000);
+    let mine = oci_image(
+        &layout,
+        host_arch(),
+        &[
+            base.clone(),
+            layer_tar("data/mid", 200_000),
+            layer_tar("data/top", 1000),
+        ],
+    );
+    let other_arch = if host_arch() == "amd64" {
+        "arm64"
+    } else {
+        "amd64"
+    };
+    let other = oci_image(&layout, other_arch, &[layer_tar("data/other", 500)]);
+    write_layout(&layout, &[other, mine.clone()]);
+    let name = format!("{}:multi", reg.image("ext/multi"));
+    skopeo_ok(&[
+        "copy",
+        "--all",
+        "--dest-tls-verify=false",
+        &format!("oci:{}:ref", layout.display()),
+        &format!("docker://{name}"),
+    ]);
+    let env = Env::new();
+    insecure(&env, &[reg.host()]);
+    env.ok(&["ctr-img", "pull", &name]);
+    let want = mine["config"]
+        .as_str()
+        .expect("cfg")
+        .trim_start_matches("sha256:");
+    assert_eq!(
+        id_of(&env, &name),
+        want,
+        "index resolved to the host platform"
+    );
+    assert!(
+        check_store(&env.dataroot()).is_empty(),
+        "{:?}",
+        check_store(&env.dataroot())
+    );
+
+    // An image sharing the base layer: that layer is not downloaded again.
+    let layout2 = t.path().join("layout2");
+    std::fs::create_dir_all(layout2.join("blobs/sha256")).expect("mkdir");
+    let second = oci_image(&layout2, host_arch(), &[base, layer_tar("data/new", 100)]);
+    write_layout(&layout2, &[second]);
+    let name2 = format!("{}:second", reg.image("ext/multi"));
+    skopeo_ok(&[
+        "copy",
+        "--dest-tls-verify=false",
+        &format!("oci:{}:ref", layout2.display()),
+        &format!("docker://{name2}"),
+    ]);
+    let out = env.run(&["ctr-img", "pull", &name2]);
+    assert!(out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.matches("already exists").count(), 1, "{err}");
+    assert!(check_store(&env.dataroot()).is_empty());
+
+    // Re-push of a pulled image keeps the registry's blobs and manifest digest.
+    let back = format!("{}:back", reg.image("ext/multi"));
+    env.ok(&["ctr-img", "tag", &name2, &back]);
+    env.ok(&["ctr-img", "push", &back]);
+    let r1 = json(&skopeo_ok(&[
+        "inspect",
+        "--tls-verify=false",
+        "--raw",
+        &format!("docker://{back}"),
+    ]));
+    assert_eq!(
+        r1["config"]["digest"],
+        format!("sha256:{}", id_of(&env, &name2))
+    );
+}
+
+#[test]
+fn short_names_use_search_registries_in_order() {
+    need!("docker-registry");
+    let empty = Registry::start(Auth::Open, false);
+    let full = Registry::start(Auth::Open, false);
+    let a = Env::new();
+    insecure(&a, &[full.host()]);
+    let name = format!("{}:v1", full.image("team/tool"));
+    let id = import_small(&a, &name, "search");
+    a.ok(&["ctr-img", "push", &name]);
+    let b = Env::new();
+    write(
+        &b.conf().join("registries.toml"),
+        format!(
+            "[registries.search]\nregistries = [\"{}\", \"{}\"]\n[registries.insecure]\nregistries = [\"{}\", \"{}\"]\n",
+            empty.host(),
+            full.host(),
+            empty.host(),
+            full.host()
+        )
+        .as_bytes(),
+    );
+    b.ok(&["ctr-img", "pull", "team/tool:v1"]);
+    assert_eq!(id_of(&b, &name), id);
+    let err = fail_line(&b, &["ctr-img", "pull", "team/absent:v1"]);
+    assert!(err.contains("not found"), "{err}");
+}
+
+#[test]
+fn htpasswd_basic_auth_login_logout() {
+    need!("docker-registry", "htpasswd");
+    let reg = Registry::start(Auth::Htpasswd, false);
+    let env = Env::new();
+    insecure(&env, &[reg.host()]);
+    let name = format!("{}:v1", reg.image("sec/img"));
+    import_small(&env, &name, "basic");
+    let before = snapshot(&env.dataroot());
+
+    // Anonymous: refused with a one-line error.
+    let err = fail_line(&env, &["ctr-img", "push", &name]);
+    assert!(err.contains("unauthorized"), "{err}");
+
+    // Wrong password: refused, nothing saved.
+    let out = env
+        .cmd()
+        .args(["login", &reg.host(), "-u", USER, "-p"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            c.stdin
+                .take()
+                .expect("stdin")
+                .write_all(b"wrong-password\n")?;
+            c.wait_with_output()
+        })
+        .expect("login");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("Unauthorized login attempt"));
+    assert!(!env.conf().join("auth.json").exists());
+
+    // Right password: verified, then saved 0600 in Docker's format.
+    let login = |env: &Env| {
+        env.cmd()
+            .args(["login", &reg.host(), "-u", USER, "--password-stdin"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .and_then(|mut c| {
+                c.stdin.take().expect("stdin").write_all(PASS.as_bytes())?;
+                c.wait_with_output()
+            })
+            .expect("login")
+    };
+    let out = login(&env);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "Login Succeeded"
+    );
+    assert_no_secret(&out);
+    let auth = env.conf().join("auth.json");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&auth).expect("auth").permissions().mode() & 0o777,
+        0o600
+    );
+    let v = json(&std::fs::read_to_string(&auth).expect("read"));
+    let b64 = base64::engine::general_purpose::STANDARD.encode(format!("{USER}:{PASS}"));
+    assert_eq!(v["auths"][reg.host()]["auth"], b64);
+
+    // Login with the saved credentials.
+    let out = env.run(&["login", &reg.host()]);
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("Login Succeed with AuthFile"));
+
+    let out = env.run(&["ctr-img", "push", &name]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_no_secret(&out);
+    let b = Env::new();
+    insecure(&b, &[reg.host()]);
+    std::fs::copy(&auth, b.conf().join("auth.json")).expect("copy");
+    let out = b.run(&["-D", "ctr-img", "pull", &name]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_no_secret(&out);
+    assert!(check_store(&b.dataroot()).is_empty());
+
+    // Logout: removed; a second logout says not logged in.
+    assert_eq!(
+        env.ok(&["logout", &reg.host()]).trim(),
+        format!("Removed authentication for {}", reg.host())
+    );
+    let out = env.run(&["logout", &reg.host()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("Not logged in registry"));
+    let c = Env::new();
+    insecure(&c, &[reg.host()]);
+    let before_c = snapshot(&c.dataroot());
+    let err = fail_line(&c, &["ctr-img", "pull", &name]);
+    assert!(err.contains("unauthorized"), "{err}");
+    assert_eq!(snapshot(&c.dataroot()), before_c);
+    assert_eq!(env.ok(&["logout", "-a"]).trim(), "Removed authentications");
+    let _ = before;
+}
+
+#[test]
+fn tls_registry_with_generated_ca_in_certs_d() {
+    need!("docker-registry", "openssl", "skopeo");
+    let reg = Registry::start(Auth::Open, true);
+    let env = Env::new();
+    let name = format!("{}:v1", reg.image("tls/img"));
+    let id = import_small(&env, &name, "tls");
+    // Without the CA: a one-line TLS error.
+    let err = fail_line(&env, &["ctr-img", "push", &name]);
+    assert!(err.contains("TLS"), "{err}");
+    // With the CA in certs.d/<host>/ca.crt: verified TLS.
+    let certs = env.conf().join("certs.d").join(reg.host());
+    std::fs::create_dir_all(&certs).expect("mkdir");
+    std::fs::copy(reg.tls.as_ref().expect("ca"), certs.join("ca.crt")).expect("copy");
+    env.ok(&["ctr-img", "push", &name]);
+    let certdir = certs.display().to_string();
+    let raw = json(&skopeo_ok(&[
+        "inspect",
+        "--cert-dir",
+        &certdir,
+        "--raw",
+        &format!("docker://{name}"),
+    ]));
+    assert_eq!(raw["config"]["digest"], format!("sha256:{id}"));
+    let b = Env::new();
+    let bcerts = b.conf().join("certs.d").join(reg.host());
+    std::fs::create_dir_all(&bcerts).expect("mkdir");
+    std::fs::copy(certs.join("ca.crt"), bcerts.join("ca.crt")).expect("copy");
+    b.ok(&["ctr-img", "pull", &name]);
+    assert_eq!(id_of(&b, &name), id);
+    // Marked insecure, it works without the CA too.
+    let c = Env::new();
+    insecure(&c, &[reg.host()]);
+    c.ok(&["ctr-img", "pull", &name]);
+    let _ = &reg.dir;
+}
+
+// ---------------------------------------------------------------------------------------
+// A tiny HTTP server for the token service and hostile registries.
+
+struct Request {
+    method: String,
+    path: String,
+    headers: HashMap<String, String>,
+}
+
+type Handler = dyn Fn(&Request) -> (u16, Vec<(String, String)>, Vec<u8>) + Send + Sync;
+
+/// What a server saw: (method, path, Authorization header).
+type Seen = Arc<Mutex<Vec<(String, String, Option<String>)>>>;
+
+struct Server {
+    port: u16,
+    log: Seen,
+}
+
+fn serve(handler: Arc<Handler>) -> Server {
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = l.local_addr().expect("addr").port();
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let log2 = log.clone();
+    std::thread::spawn(move || {
+        for s in l.incoming() {
+            let Ok(s) = s else { continue };
+            let h = handler.clone();
+            let log = log2.clone();
+            std::thread::spawn(move || {
+                let _ = handle(s, &*h, &log);
+            });
+        }
+    });
+    Server { port, log }
+}
+
+fn handle(
+    s: TcpStream,
+    h: &Handler,
+    log: &Mutex<Vec<(String, String, Option<String>)>>,
+) -> std::io::Result<()> {
+    let mut r = BufReader::new(s.try_clone()?);
+    let mut line = String::new();
+    r.read_line(&mut line)?;
+    let mut parts = line.split_whitespace();
+    let method = parts.next().unwrap_or("").to_string();
+    let path = parts.next().unwrap_or("").to_string();
+    let mut headers = HashMap::new();
+    loop {
+        let mut l = String::new();
+        r.read_line(&mut l)?;
+        let l = l.trim_end();
+        if l.is_empty() {
+            break;
+        }
+        if let Some((k, v)) = l.split_once(':') {
+            headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_string());
+        }
+    }
+    let len: usize = headers
+        .get("content-length")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let mut body = vec![0; len];
+    r.read_exact(&mut body)?;
+    log.lock().expect("log").push((
+        method.clone(),
+        path.clone(),
+        headers.get("authorization").cloned(),
+    ));
+    let req = Request {
+        method,
+        path,
+        headers,
+    };
+    let (status, hs, body) = h(&req);
+    let mut w = s;
+    let slow = hs.iter().any(|(k, _)| k == "X-Test-Slow");
+    let mut head = format!(
+        "HTTP/1.1 {status} X\r\nContent-Length: {}\r\nConnection: close\r\n",
+        body.len()
+    );
+    for (k, v) in hs {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str("\r\n");
+    w.write_all(head.as_bytes())?;
+    if req.method != "HEAD" {
+        if slow {
+            for c in body.chunks(16) {
+                w.write_all(c)?;
+                w.flush()?;
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        } else {
+            w.write_all(&body)?;
+        }
+    }
+    w.flush()
+}
+
+fn b64url(b: &[u8]) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b)
+}
+
+/// A token service issuing RS256 JWTs (signed with openssl) with an x5c chain.
+fn token_service(dir: &Path) -> (Server, PathBuf) {
+    openssl(
+        dir,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "token.key",
+            "-out",
+            "token.crt",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=token-issuer",
+        ],
+    );
+    openssl(
+        dir,
+        &[
+            "x509",
+            "-in",
+            "token.crt",
+            "-outform",
+            "DER",
+            "-out",
+            "token.der",
+        ],
+    );
+    let der = std::fs::read(dir.join("token.der")).expect("der");
+    let key = dir.join("token.key");
+    let x5c = base64::engine::general_purpose::STANDARD.encode(der);
+    let good = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{USER}:{PASS}"))
+    );
+    let handler: Arc<Handler> = Arc::new(move |req: &Request| {
+        if req.headers.get("authorization") != Some(&good) {
+            return (401, vec![], b"{}".to_vec());
+        }
+        let url = reqwest::Url::parse(&format!("http://x{}", req.path)).expect("url");
+        let mut access = vec![];
+        for (k, v) in url.query_pairs() {
+            if k == "scope" {
+                let p: Vec<&str> = v.split(':').collect();
+                if p.len() == 3 {
+                    let actions: Vec<&str> = p[2].split(',').collect();
+                    access
+                        .push(serde_json::json!({"type": p[0], "name": p[1], "actions": actions}));
+                }
+            }
+        }
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("time")
+            .as_secs();
+        let header = serde_json::json!({"typ": "JWT", "alg": "RS256", "x5c": [x5c]});
+        let claims = serde_json::json!({"iss": "test-issuer", "sub": USER, "aud": "test-registry",
+            "exp": now + 600, "nbf": now - 60, "iat": now - 60, "jti": format!("{now}{}", access.len()), "access": access});
+        let signing = format!(
+            "{}.{}",
+            b64url(header.to_string().as_bytes()),
+            b64url(claims.to_string().as_bytes())
+        );
+        let mut c = Command::new("openssl")
+            .args(["dgst", "-sha256", "-sign"])
+            .arg(&key)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("openssl");
+        c.stdin
+            .take()
+            .expect("stdin")
+            .write_all(signing.as_bytes())
+            .expect("write");
+        let out = c.wait_with_output().expect("sign");
+        let token = format!("{signing}.{}", b64url(&out.stdout));
+        let body = serde_json::json!({"token": token, "expires_in": 300}).to_string();
+        (
+            200,
+            vec![("Content-Type".into(), "application/json".into())],
+            body.into_bytes(),
+        )
+    });
+    (serve(handler), dir.join("token.crt"))
+}
+
+#[test]
+fn bearer_token_auth_against_a_token_service() {
+    need!("docker-registry", "openssl");
+    let t = tempfile::tempdir().expect("tmp");
+    let (ts, cert) = token_service(t.path());
+    let realm = format!("http://127.0.0.1:{}/token", ts.port);
+    let reg = Registry::start(Auth::Token { realm, cert }, false);
+    let env = Env::new();
+    insecure(&env, &[reg.host()]);
+    let name = format!("{}:v1", reg.image("tok/img"));
+    let id = import_small(&env, &name, "token");
+    let err = fail_line(&env, &["ctr-img", "push", &name]);
+    assert!(err.contains("unauthorized"), "{err}");
+    let out = env
+        .cmd()
+        .args(["login", &reg.host(), "-u", USER, "-p"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            c.stdin.take().expect("stdin").write_all(PASS.as_bytes())?;
+            c.wait_with_output()
+        })
+        .expect("login");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_no_secret(&out);
+    let n_before = ts.log.lock().expect("log").len();
+    let out = env.run(&["ctr-img", "push", &name]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // One token per scope set, reused for every request of the push.
+    let tokens = ts.log.lock().expect("log").len() - n_before;
+    assert!(tokens <= 2, "{tokens} token requests");
+    let b = Env::new();
+    insecure(&b, &[reg.host()]);
+    std::fs::copy(env.conf().join("auth.json"), b.conf().join("auth.json")).expect("copy");
+    b.ok(&["ctr-img", "pull", &name]);
+    assert_eq!(id_of(&b, &name), id);
+    let scopes: Vec<String> = ts
+        .log
+        .lock()
+        .expect("log")
+        .iter()
+        .map(|e| e.1.clone())
+        .collect();
+    assert!(
+        scopes
+            .iter()
+            .any(|s| s.contains("scope=repository%3Atok%2Fimg%3Apull%2Cpush")),
+        "{scopes:?}"
+    );
+}
+
+/// A registry serving one image with whatever `tamper` does to it.
+struct Fake {
+    manifest: Vec<u8>,
+    config: Vec<u8>,
+    layer: Vec<u8>,
+}
+
+fn fake_image() -> Fake {
+    let tar = small_rootfs("fake");
+    let layer = gz(&tar);
+    let cfg = serde_json::json!({"architecture": host_arch(), "os": "linux", "rootfs": {"type": "layers", "diff_ids": [format!("sha256:{}", sha256_hex(&tar))]}});
+    let config = serde_json::to_vec(&cfg).expect("cfg");
+    let m = serde_json::json!({"schemaVersion": 2, "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+        "config": {"mediaType": "application/vnd.docker.container.image.v1+json", "size": config.len(), "digest": format!("sha256:{}", sha256_hex(&config))},
+        "layers": [{"mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip", "size": layer.len(), "digest": format!("sha256:{}", sha256_hex(&layer))}]});
+    Fake {
+        manifest: serde_json::to_vec(&m).expect("m"),
+        config,
+        layer,
+    }
+}
+
+fn fake_registry(f: Fake, mode: &'static str, other_port: u16) -> Server {
+    let f = Arc::new(f);
+    let handler: Arc<Handler> = Arc::new(move |req: &Request| {
+        let basic = (
+            401,
+            vec![(
+                "WWW-Authenticate".to_string(),
+                "Basic realm=\"x\"".to_string(),
+            )],
+            vec![],
+        );
+        if !req.headers.contains_key("authorization") {
+            return basic;
+        }
+        let p = req.path.as_str();
+        if p == "/v2/" {
+            return (200, vec![], b"{}".to_vec());
+        }
+        if p.contains("/manifests/") {
+            let body = if mode == "huge" {
+                let mut v = f.manifest.clone();
+                v.truncate(v.len() - 1);
+                v.extend(std::iter::repeat_n(b' ', 5 * 1024 * 1024));
+                v.push(b'}');
+                v
+            } else {
+                f.manifest.clone()
+            };
+            return (
+                200,
+                vec![(
+                    "Content-Type".into(),
+                    "application/vnd.docker.distribution.manifest.v2+json".into(),
+                )],
+                body,
+            );
+        }
+        let cd = format!("sha256:{}", sha256_hex(&f.config));
+        if p.ends_with(&cd) {
+            return (200, vec![], f.config.clone());
+        }
+        if p.contains("/blobs/") {
+            match mode {
+                "mismatch" => {
+                    let mut bad = f.layer.clone();
+                    let n = bad.len();
+                    bad[n / 2] ^= 0xff;
+                    return (200, vec![], bad);
+                }
+                "slow" => {
+                    return (
+                        200,
+                        vec![("X-Test-Slow".into(), "1".into())],
+                        f.layer.clone(),
+                    );
+                }
+                "redirect" => {
+                    return (
+                        307,
+                        vec![(
+                            "Location".into(),
+                            format!("http://localhost:{other_port}/storage/blob"),
+                        )],
+                        vec![],
+                    );
+                }
+                _ => return (200, vec![], f.layer.clone()),
+            }
+        }
+        (404, vec![], vec![])
+    });
+    serve(handler)
+}
+
+fn logged_in_env(host: &str) -> Env {
+    let env = Env::new();
+    insecure(&env, &[host.to_string()]);
+    let b64 = base64::engine::general_purpose::STANDARD.encode(format!("{USER}:{PASS}"));
+    write(
+        &env.conf().join("auth.json"),
+        format!("{{\"auths\":{{\"{host}\":{{\"auth\":\"{b64}\"}}}}}}").as_bytes(),
+    );
+    env
+}
+
+#[test]
+fn hostile_registries_fail_cleanly_and_leak_nothing() {
+    // Digest mismatch served by a broken registry.
+    let s = fake_registry(fake_image(), "mismatch", 0);
+    let host = format!("127.0.0.1:{}", s.port);
+    let env = logged_in_env(&host);
+    env.ok(&["ctr-img", "images"]);
+    let before = snapshot(&env.dataroot());
+    let err = fail_line(&env, &["ctr-img", "pull", &format!("{host}/x/y:t")]);
+    assert!(
+        err.contains("digest mismatch") || err.contains("invalid"),
+        "{err}"
+    );
+    assert!(!err.contains(PASS));
+    env.ok(&["ctr-img", "images"]);
+    assert_eq!(snapshot(&env.dataroot()), before, "store unchanged");
+
+    // A manifest larger than 4 MiB.
+    let s = fake_registry(fake_image(), "huge", 0);
+    let host = format!("127.0.0.1:{}", s.port);
+    let env = logged_in_env(&host);
+    let err = fail_line(&env, &["ctr-img", "pull", &format!("{host}/x/y:t")]);
+    assert!(err.contains("larger than the limit"), "{err}");
+    assert!(env.index()["images"]
+        .as_array()
+        .is_none_or(|a| a.is_empty()));
+
+    // A redirect to another host: that host gets no credentials. It serves the right
+    // blob, so the pull succeeds.
+    let f = fake_image();
+    let layer = f.layer.clone();
+    let storage = serve(Arc::new(move |_r: &Request| (200, vec![], layer.clone())));
+    let s = fake_registry(f, "redirect", storage.port);
+    let host = format!("127.0.0.1:{}", s.port);
+    let env = logged_in_env(&host);
+    let out = env.run(&["ctr-img", "pull", &format!("{host}/x/y:t")]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_no_secret(&out);
+    let seen = storage.log.lock().expect("log").clone();
+    assert!(!seen.is_empty(), "the blob was fetched from the other host");
+    assert!(
+        seen.iter().all(|(_, _, auth)| auth.is_none()),
+        "credentials sent to another host: {seen:?}"
+    );
+    assert!(s
+        .log
+        .lock()
+        .expect("log")
+        .iter()
+        .any(|(_, _, a)| a.is_some()));
+    assert!(check_store(&env.dataroot()).is_empty());
+
+    // Unreachable registry.
+    let port = free_port();
+    let host = format!("127.0.0.1:{port}");
+    let env = logged_in_env(&host);
+    let err = fail_line(&env, &["ctr-img", "pull", &format!("{host}/x/y:t")]);
+    assert!(err.contains("cannot connect"), "{err}");
+    let err = fail_line(&env, &["ctr-img", "push", &format!("{host}/x/y:t")]);
+    assert!(err.contains("not found"), "{err}");
+}
+
+#[test]
+fn missing_manifest_and_wrong_password_are_one_line_errors() {
+    need!("docker-registry", "htpasswd");
+    let reg = Registry::start(Auth::Open, false);
+    let env = Env::new();
+    insecure(&env, &[reg.host()]);
+    env.ok(&["ctr-img", "images"]);
+    let before = snapshot(&env.dataroot());
+    let err = fail_line(
+        &env,
+        &["ctr-img", "pull", &format!("{}:nope", reg.image("no/such"))],
+    );
+    assert!(err.contains("not found"), "{err}");
+    assert_eq!(snapshot(&env.dataroot()), before, "store unchanged");
+    let sec = Registry::start(Auth::Htpasswd, false);
+    let env = Env::new();
+    insecure(&env, &[sec.host()]);
+    let b64 = base64::engine::general_purpose::STANDARD.encode(format!("{USER}:wrong"));
+    write(
+        &env.conf().join("auth.json"),
+        format!(
+            "{{\"auths\":{{\"{}\":{{\"auth\":\"{b64}\"}}}}}}",
+            sec.host()
+        )
+        .as_bytes(),
+    );
+    let err = fail_line(
+        &env,
+        &["ctr-img", "pull", &format!("{}:v1", sec.image("a/b"))],
+    );
+    assert!(
+        err.contains("unauthorized") && err.contains("refused"),
+        "{err}"
+    );
+    assert!(!err.contains("wrong"), "{err}");
+}
+
+#[test]
+fn manifest_lists_create_annotate_inspect_push() {
+    need!("docker-registry", "skopeo");
+    let reg = Registry::start(Auth::Open, false);
+    let env = Env::new();
+    insecure(&env, &[reg.host()]);
+    let a = format!("{}:amd", reg.image("ml/src"));
+    let b = format!("{}:arm", reg.image("ml/src"));
+    import_small(&env, &a, "one");
+    import_small(&env, &b, "two");
+    env.ok(&["ctr-img", "push", &a]);
+    env.ok(&["ctr-img", "push", &b]);
+    // Experimental only.
+    let err = fail_line(&env, &["manifest", "create", "mylist", &a, &b]);
+    assert!(err.contains("experimental"), "{err}");
+    let id = env.ok(&["--experimental", "manifest", "create", "mylist", &a, &b]);
+    assert_eq!(id.trim().len(), 64);
+    let out = env.ok(&[
+        "--experimental",
+        "manifest",
+        "annotate",
+        "--arch",
+        "arm64",
+        "--variant",
+        "v8",
+        "--os",
+        "linux",
+        "mylist",
+        &b,
+    ]);
+    assert_eq!(out.trim(), "Annotate manifest succeed");
+    let text = env.ok(&["--experimental", "manifest", "inspect", "mylist"]);
+    assert!(text.starts_with("{\n    \"schemaVersion\": 2,\n    \"mediaType\": \"application/vnd.docker.distribution.manifest.list.v2+json\",\n    \"manifests\": [\n        {\n            \"mediaType\""), "{text}");
+    let v = json(&text);
+    assert_eq!(v["manifests"][1]["platform"]["architecture"], "arm64");
+    assert_eq!(v["manifests"][1]["platform"]["variant"], "v8");
+    // Push to another repository: the images are copied (mounted) there first.
+    let dest = format!("{}:multi", reg.image("ml/dest"));
+    let out = env.ok(&["--experimental", "manifest", "push", "mylist", &dest]);
+    assert_eq!(out.trim(), "Push manifest list mylist succeed");
+    let raw = json(&skopeo_ok(&[
+        "inspect",
+        "--tls-verify=false",
+        "--raw",
+        &format!("docker://{dest}"),
+    ]));
+    assert_eq!(
+        raw["mediaType"],
+        "application/vnd.docker.distribution.manifest.list.v2+json"
+    );
+    assert_eq!(raw["manifests"].as_array().expect("list").len(), 2);
+    let t = tempfile::tempdir().expect("tmp");
+    skopeo_ok(&[
+        "copy",
+        "--all",
+        "--src-tls-verify=false",
+        &format!("docker://{dest}"),
+        &format!("oci:{}", t.path().join("o").display()),
+    ]);
+}
+
+/// Run and require failure (status 1): progress lines may come first ("Blob …"), then
+/// exactly one error line. Returns the error line.
+fn fail_line(env: &Env, args: &[&str]) -> String {
+    let out = env.run(args);
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "isula-build {args:?} should fail: {err}"
+    );
+    assert!(!err.contains("panicked"), "{err}");
+    let lines: Vec<&str> = err.trim_end().lines().collect();
+    let (last, rest) = lines.split_last().expect("an error line");
+    for l in rest {
+        assert!(
+            l.starts_with("Blob ") || l.starts_with("Image is up to date"),
+            "unexpected stderr line {l:?} in {err:?}"
+        );
+    }
+    last.to_string()
+}
+
+#[test]
+fn killed_pull_leaves_no_partial_image_and_a_retry_works() {
+    let slow = fake_registry(fake_image(), "slow", 0);
+    let host = format!("127.0.0.1:{}", slow.port);
+    let env = logged_in_env(&host);
+    env.ok(&["ctr-img", "images"]);
+    let before = snapshot(&env.dataroot());
+    let mut child = env
+        .cmd()
+        .args(["ctr-img", "pull", &format!("{host}/x/y:t")])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    // Wait until the layer is streaming, then kill -9.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline
+        && !slow.log.lock().expect("log").iter().any(|(_, p, _)| {
+            p.contains("/blobs/") && !p.ends_with(&sha256_hex(&fake_image().config))
+        })
+    {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    child.kill().expect("kill");
+    let _ = child.wait();
+    // The next command cleans the dead pull's scratch space; no image appeared.
+    env.ok(&["ctr-img", "images"]);
+    assert_eq!(
+        snapshot(&env.dataroot()),
+        before,
+        "store unchanged after the killed pull"
+    );
+    // A retry (here from a registry serving at full speed) starts clean and succeeds.
+    let fast = fake_registry(fake_image(), "ok", 0);
+    let host2 = format!("127.0.0.1:{}", fast.port);
+    insecure(&env, &[host.clone(), host2.clone()]);
+    let b64 = base64::engine::general_purpose::STANDARD.encode(format!("{USER}:{PASS}"));
+    write(
+        &env.conf().join("auth.json"),
+        format!("{{\"auths\":{{\"{host2}\":{{\"auth\":\"{b64}\"}}}}}}").as_bytes(),
+    );
+    env.ok(&["ctr-img", "pull", &format!("{host2}/x/y:t")]);
+    assert!(check_store(&env.dataroot()).is_empty());
+}
