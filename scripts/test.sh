@@ -9,10 +9,19 @@ need_pkgs=()
 command -v busybox >/dev/null 2>&1 || [ -x /bin/busybox ] || need_pkgs+=(busybox-static)
 command -v tar >/dev/null 2>&1 || need_pkgs+=(tar)
 command -v git >/dev/null 2>&1 || need_pkgs+=(git)
+# Outside judges of save/load (tests skip with a SKIP line when one is missing).
+for tool in podman skopeo umoci runc; do
+    command -v "$tool" >/dev/null 2>&1 || need_pkgs+=("$tool")
+done
+# The RUN sandbox: libseccomp headers to build, runc/crun for OCI-runtime delegation tests,
+# buildah for the RUN benchmark (bench/run_steps.sh).
+pkg-config --exists libseccomp 2>/dev/null || need_pkgs+=(libseccomp-dev pkg-config)
+command -v runc >/dev/null 2>&1 || need_pkgs+=(runc)
+command -v crun >/dev/null 2>&1 || need_pkgs+=(crun)
+command -v buildah >/dev/null 2>&1 || need_pkgs+=(buildah)
 # Registry tests: a real registry, skopeo as judge, htpasswd for Basic auth, openssl for
 # the generated CA and token signing.
 command -v docker-registry >/dev/null 2>&1 || need_pkgs+=(docker-registry)
-command -v skopeo >/dev/null 2>&1 || need_pkgs+=(skopeo)
 command -v htpasswd >/dev/null 2>&1 || need_pkgs+=(apache2-utils)
 command -v openssl >/dev/null 2>&1 || need_pkgs+=(openssl)
 if [ ${#need_pkgs[@]} -gt 0 ]; then

@@ -12,5 +12,6 @@ pub mod digest;
 pub mod image;
 pub mod lock;
 pub mod registry;
+pub mod sandbox;
 pub mod storage;
 pub mod system;

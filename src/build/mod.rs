@@ -19,11 +19,14 @@
 
 pub mod copy;
 pub mod dockerignore;
+pub mod driver;
 pub mod error;
 pub mod instructions;
+pub mod metadata;
 pub mod parser;
 pub mod shell_words;
 pub mod stages;
+pub mod userdb;
 
 pub use dockerignore::{IgnoreError, IgnoreMatcher};
 pub use error::{ErrorKind, ParseError};

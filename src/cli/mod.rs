@@ -2,10 +2,13 @@
 //! library calls and print upstream-compatible messages. Results go to stdout; logs,
 //! progress and errors to stderr.
 
+pub mod build;
 pub mod completion;
 pub mod images;
 pub mod import;
 pub mod info;
+pub mod layer_bars;
+pub mod load;
 pub mod login;
 pub mod logout;
 pub mod manifest;
@@ -14,6 +17,7 @@ pub mod progress;
 pub mod pull;
 pub mod push;
 pub mod rm;
+pub mod save;
 pub mod tag;
 pub mod version;
 
@@ -90,7 +94,7 @@ pub struct GlobalArgs {
 pub enum Command {
     /// Container image operations
     #[command(name = "ctr-img", subcommand)]
-    CtrImg(CtrImg),
+    CtrImg(Box<CtrImg>),
     /// Show isula-build system information
     Info(info::InfoArgs),
     /// Show the isula-build version information
@@ -108,12 +112,18 @@ pub enum Command {
 
 #[derive(Debug, Subcommand)]
 pub enum CtrImg {
+    /// Build container images
+    Build(build::BuildArgsCli),
     /// List locally stored images
     Images(images::ImagesArgs),
     /// Import the base image from a tarball to the image store
     Import(import::ImportArgs),
+    /// Load images from a docker-archive or OCI archive, or separated images
+    Load(load::LoadArgs),
     /// Remove one or more locally stored images
     Rm(rm::RmArgs),
+    /// Save image to tarball
+    Save(save::SaveArgs),
     /// Create a tag for source image
     Tag(tag::TagArgs),
     /// Pull image from remote repository
@@ -166,12 +176,17 @@ fn dispatch(cli: Cli) -> Result<(), CliError> {
             init_logging(&settings.log_level);
             match command {
                 Command::Info(a) => info::run(&settings, a),
-                Command::CtrImg(CtrImg::Images(a)) => images::run(&settings, a),
-                Command::CtrImg(CtrImg::Import(a)) => import::run(&settings, a),
-                Command::CtrImg(CtrImg::Rm(a)) => rm::run(&settings, a),
-                Command::CtrImg(CtrImg::Tag(a)) => tag::run(&settings, a),
-                Command::CtrImg(CtrImg::Pull(a)) => pull::run(&settings, a),
-                Command::CtrImg(CtrImg::Push(a)) => push::run(&settings, a),
+                Command::CtrImg(c) => match *c {
+                    CtrImg::Build(a) => build::run(&settings, a),
+                    CtrImg::Images(a) => images::run(&settings, a),
+                    CtrImg::Import(a) => import::run(&settings, a),
+                    CtrImg::Load(a) => load::run(&settings, a),
+                    CtrImg::Rm(a) => rm::run(&settings, a),
+                    CtrImg::Save(a) => save::run(&settings, a),
+                    CtrImg::Tag(a) => tag::run(&settings, a),
+                    CtrImg::Pull(a) => pull::run(&settings, a),
+                    CtrImg::Push(a) => push::run(&settings, a),
+                },
                 Command::Login(a) => login::run(&settings, a),
                 Command::Logout(a) => logout::run(&settings, a),
                 Command::Manifest(a) => manifest::run(&settings, a),

@@ -16,6 +16,10 @@ pub enum ImageError {
     Source { path: PathBuf, reason: String },
     #[error("import {path:?} failed: {reason}")]
     Import { path: PathBuf, reason: String },
+    #[error("load image from {path:?} failed: {reason}")]
+    Load { path: PathBuf, reason: String },
+    #[error("save image failed: {0}")]
+    Save(String),
     #[error("failed to list images with repository {0:?} in local storage")]
     NoMatch(String),
     #[error("{0}")]

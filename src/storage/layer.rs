@@ -52,6 +52,9 @@ pub struct StagedLayer {
     pub stats: UnpackStats,
 }
 
+/// Size of the blocks fed to the layer compressor.
+const COMPRESS_BLOCK: usize = 1 << 20;
+
 /// A gzip compressor on its own thread, fed chunks of the uncompressed layer tar; it hashes
 /// the compressed bytes and syncs the blob file.
 struct Compressor {
@@ -66,9 +69,23 @@ impl Compressor {
             let hashing =
                 crate::digest::HashingWriter::new(BufWriter::with_capacity(1 << 20, blob_file));
             let mut gz = compression::gzip_writer(hashing);
+            // The compressor sees fixed-size blocks whatever sizes the producer happened to
+            // write: deflate output depends on how input is split across writes, and the same
+            // layer must give the same blob however it arrived (import, load, build).
+            let mut block: Vec<u8> = Vec::with_capacity(COMPRESS_BLOCK);
             for chunk in rx {
-                gz.write_all(&chunk)?;
+                let mut rest = &chunk[..];
+                while !rest.is_empty() {
+                    let take = (COMPRESS_BLOCK - block.len()).min(rest.len());
+                    block.extend_from_slice(&rest[..take]);
+                    rest = &rest[take..];
+                    if block.len() == COMPRESS_BLOCK {
+                        gz.write_all(&block)?;
+                        block.clear();
+                    }
+                }
             }
+            gz.write_all(&block)?;
             let hashing = gz.finish()?;
             let (digest, len, mut w) = hashing.finish();
             w.flush()?;
@@ -392,6 +409,38 @@ mod tests {
         assert_eq!(st.meta.media_type, "application/x-test");
         assert_eq!(std::fs::read(&st.blob_path).unwrap(), blob);
         assert_eq!(std::fs::read(st.dir.join("diff/f")).unwrap(), b"abc");
+    }
+
+    #[test]
+    fn blob_bytes_do_not_depend_on_how_the_tar_was_read() {
+        let t = tempfile::tempdir().unwrap();
+        let ws = WorkDir::create(t.path(), "t").unwrap();
+        let mut b = tar::Builder::new(Vec::new());
+        let data: Vec<u8> = (0..3_000_000u32).map(|i| (i % 253) as u8).collect();
+        let mut h = tar::Header::new_gnu();
+        h.set_path("f").unwrap();
+        h.set_size(data.len() as u64);
+        h.set_mode(0o644);
+        h.set_cksum();
+        b.append(&h, &data[..]).unwrap();
+        let tar_bytes = b.into_inner().unwrap();
+        let opts = UnpackOptions {
+            allow_devices: false,
+            whiteouts: false,
+        };
+        /// Returns at most `n` bytes per read.
+        struct Dribble<'a>(&'a [u8], usize);
+        impl Read for Dribble<'_> {
+            fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+                let k = self.1.min(buf.len()).min(self.0.len());
+                buf[..k].copy_from_slice(&self.0[..k]);
+                self.0 = &self.0[k..];
+                Ok(k)
+            }
+        }
+        let a = stage_layer(&ws, Dribble(&tar_bytes, 7777), None, opts).unwrap();
+        let b = stage_layer(&ws, Dribble(&tar_bytes, 1 << 20), None, opts).unwrap();
+        assert_eq!(a.meta.blob, b.meta.blob);
     }
 
     #[test]

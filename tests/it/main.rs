@@ -1,9 +1,12 @@
 //! Integration tests: the real `isula-build` binary against temporary data roots.
 
 mod bad_input;
+mod build;
 mod common;
 mod concurrency;
 mod crash;
 mod images;
 mod registry;
+mod sandbox;
+mod save_load;
 mod settings;
