@@ -22,7 +22,6 @@ command -v buildah >/dev/null 2>&1 || need_pkgs+=(buildah)
 # Registry tests: a real registry, skopeo as judge, htpasswd for Basic auth, openssl for
 # the generated CA and token signing.
 command -v docker-registry >/dev/null 2>&1 || need_pkgs+=(docker-registry)
-command -v skopeo >/dev/null 2>&1 || need_pkgs+=(skopeo)
 command -v htpasswd >/dev/null 2>&1 || need_pkgs+=(apache2-utils)
 command -v openssl >/dev/null 2>&1 || need_pkgs+=(openssl)
 if [ ${#need_pkgs[@]} -gt 0 ]; then
