@@ -1361,3 +1361,40 @@ fn killed_pull_leaves_no_partial_image_and_a_retry_works() {
     env.ok(&["ctr-img", "pull", &format!("{host2}/x/y:t")]);
     assert!(check_store(&env.dataroot()).is_empty());
 }
+
+#[test]
+fn build_pulls_a_missing_base_and_pushes_with_output_docker() {
+    need!("docker-registry", "skopeo");
+    let reg = Registry::start(Auth::Open, false);
+    let a = Env::new();
+    insecure(&a, &[reg.host()]);
+    let base = format!("{}:v1", reg.image("test/base"));
+    import_small(&a, &base, "frombase");
+    a.ok(&["ctr-img", "push", &base]);
+    // A second store that has never seen the base image builds FROM it: the build pulls it.
+    let b = Env::new();
+    insecure(&b, &[reg.host()]);
+    let ctx = b.path("ctx");
+    std::fs::create_dir_all(&ctx).unwrap();
+    std::fs::write(ctx.join("Dockerfile"), format!("FROM {base}\nCOPY f /f\n")).unwrap();
+    std::fs::write(ctx.join("f"), "built").unwrap();
+    let dest = format!("{}:built", reg.image("test/out"));
+    let out = b.ok(&[
+        "ctr-img",
+        "build",
+        "-o",
+        &format!("docker://{dest}"),
+        ctx.to_str().unwrap(),
+    ]);
+    assert!(
+        out.contains(&format!("Push success with image: {dest}")),
+        "{out}"
+    );
+    assert!(check_store(&b.dataroot()).is_empty());
+    let insp = json(&skopeo_ok(&[
+        "inspect",
+        "--tls-verify=false",
+        &format!("docker://{dest}"),
+    ]));
+    assert_eq!(insp["Layers"].as_array().unwrap().len(), 2, "{insp}");
+}
