@@ -99,7 +99,7 @@ impl ImageResolver for PullingResolver<'_> {
             }
             Err(_) => {}
         }
-        eprintln!("Pulling {reference}");
+        println!("Pulling {reference}");
         crate::registry::pull::pull(store, self.settings, reference, &|_| {})
             .map(|p| p.id)
             .map_err(|e| {

@@ -369,6 +369,36 @@ fn a_hundred_builds_at_once() {
     no_mounts_left(&env.dataroot());
 }
 
+/// Extract an OCI archive and unpack `tag` from it with umoci; returns the bundle dir.
+fn umoci_unpack(env: &Env, oci_tar: &Path, tag: &str, name: &str) -> std::path::PathBuf {
+    let layout = env.path(&format!("{name}-layout"));
+    std::fs::create_dir(&layout).unwrap();
+    let tar = std::process::Command::new("tar")
+        .arg("-xf")
+        .arg(oci_tar)
+        .arg("-C")
+        .arg(&layout)
+        .status()
+        .unwrap();
+    assert!(tar.success());
+    let bundle = env.path(&format!("{name}-bundle"));
+    let st = std::process::Command::new("umoci")
+        .args([
+            "unpack",
+            "--image",
+            &format!("{}:{tag}", layout.display()),
+            bundle.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        st.status.success(),
+        "umoci: {}",
+        String::from_utf8_lossy(&st.stderr)
+    );
+    bundle
+}
+
 fn have(tool: &str) -> bool {
     std::process::Command::new("sh")
         .args(["-c", &format!("command -v {tool}")])
@@ -471,31 +501,7 @@ fn build_outputs_are_accepted_by_skopeo_and_umoci() {
         eprintln!("SKIP umoci part: umoci not installed");
         return;
     }
-    let layout = env.path("layout");
-    std::fs::create_dir(&layout).unwrap();
-    assert!(std::process::Command::new("tar")
-        .arg("-xf")
-        .arg(&oci_tar)
-        .arg("-C")
-        .arg(&layout)
-        .status()
-        .unwrap()
-        .success());
-    let bundle = env.path("bundle");
-    let st = std::process::Command::new("umoci")
-        .args([
-            "unpack",
-            "--image",
-            &format!("{}:exported:v1", layout.display()),
-            bundle.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        st.status.success(),
-        "umoci: {}",
-        String::from_utf8_lossy(&st.stderr)
-    );
+    let bundle = umoci_unpack(&env, &oci_tar, "exported:v1", "exported");
     assert_eq!(
         std::fs::read_to_string(bundle.join("rootfs/app/run")).unwrap(),
         "#!/bin/sh\necho hi\n"
@@ -573,31 +579,7 @@ fn run_steps_change_the_layer_and_failures_leave_no_image() {
             "-o",
             oci.to_str().unwrap(),
         ]);
-        let layout = env.path("ran-layout");
-        std::fs::create_dir(&layout).unwrap();
-        assert!(std::process::Command::new("tar")
-            .arg("-xf")
-            .arg(&oci)
-            .arg("-C")
-            .arg(&layout)
-            .status()
-            .unwrap()
-            .success());
-        let bundle = env.path("ran-bundle");
-        let st = std::process::Command::new("umoci")
-            .args([
-                "unpack",
-                "--image",
-                &format!("{}:ran:latest", layout.display()),
-                bundle.to_str().unwrap(),
-            ])
-            .output()
-            .unwrap();
-        assert!(
-            st.status.success(),
-            "umoci: {}",
-            String::from_utf8_lossy(&st.stderr)
-        );
+        let bundle = umoci_unpack(&env, &oci, "ran:latest", "ran");
         assert!(
             !bundle.join("rootfs/etc/group").exists(),
             "whiteout applied by umoci"

@@ -356,8 +356,16 @@ fn sandbox_changes_land_in_upper_with_whiteouts() {
 #[test]
 fn sandbox_closes_descriptors_and_reports_exit_codes() {
     let Some(bb) = busybox() else { return };
-    let out = bb.ok(&bb.spec("fds", "ls /proc/$$/fd | sort -n | tr '\\n' ' '"));
-    assert_eq!(out.trim(), "0 1 2");
+    // List the descriptors of a child the command started: exactly what a process in the
+    // step inherits. (Listing the shell's own fds races with its pipeline set-up, and a
+    // final `ls` is exec'd in place of the shell and would list its own dir fd.)
+    let out = bb.ok(&bb.spec("fds", "sleep 30 & ls /proc/$!/fd; kill $!"));
+    let mut fds: Vec<u32> = out
+        .split_whitespace()
+        .filter_map(|f| f.parse().ok())
+        .collect();
+    fds.sort();
+    assert_eq!(fds, vec![0, 1, 2], "{out}");
     let out = bb.run(&bb.spec("exit42", "echo out; echo err >&2; exit 42"));
     assert_eq!(out.status.code(), Some(42));
     assert_eq!(String::from_utf8_lossy(&out.stdout), "out\n");
