@@ -527,6 +527,27 @@ impl Driver<'_> {
                     changes_fs = true;
                 }
                 Instruction::Run(r) => {
+                    if !r.mounts.is_empty() {
+                        return Err(step_err(&step, "RUN --mount is not supported yet"));
+                    }
+                    if let Some(n) = r
+                        .network
+                        .as_deref()
+                        .filter(|n| !matches!(*n, "host" | "default"))
+                    {
+                        return Err(step_err(
+                            &step,
+                            format!(
+                                "RUN --network={n} is not supported: RUN uses the host network"
+                            ),
+                        ));
+                    }
+                    if let Some(sec) = r.security.as_deref().filter(|s| *s != "sandbox") {
+                        return Err(step_err(
+                            &step,
+                            format!("RUN --security={sec} is not supported"),
+                        ));
+                    }
                     let shell = config
                         .config
                         .shell
