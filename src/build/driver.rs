@@ -175,6 +175,26 @@ fn read_limited(path: &Path, what: &str) -> Result<String, BuildError> {
     Ok(buf)
 }
 
+/// The files COPY/ADD heredocs provide: (name, content), expanded unless the delimiter was
+/// quoted.
+fn heredoc_sources(
+    scope: &StageScope<'_>,
+    heredocs: &[crate::build::parser::Heredoc],
+    step: &Step,
+) -> Result<Vec<(String, String)>, BuildError> {
+    heredocs
+        .iter()
+        .map(|h| {
+            let content = if h.expand {
+                scope.expand(&h.content).map_err(|e| step_err(step, e))?
+            } else {
+                h.content.clone()
+            };
+            Ok((h.name.clone(), content))
+        })
+        .collect()
+}
+
 fn created_string(t: Option<i64>) -> String {
     match t.and_then(|s| chrono::DateTime::from_timestamp(s, 0)) {
         Some(d) => d.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
@@ -467,15 +487,7 @@ impl Driver<'_> {
                     }
                     let ov =
                         self.overrides(&step, &merged, c.chown.as_deref(), c.chmod.as_deref())?;
-                    let mut inline = Vec::new();
-                    for h in &c.heredocs {
-                        let content = if h.expand {
-                            scope.expand(&h.content).map_err(|e| step_err(&step, e))?
-                        } else {
-                            h.content.clone()
-                        };
-                        inline.push((h.name.clone(), content));
-                    }
+                    let inline = heredoc_sources(&scope, &c.heredocs, &step)?;
                     let tree_dir = match &c.from {
                         Some(from) => Some(self.copy_from_dir(from, plan, results, &step)?),
                         None => None,
@@ -504,15 +516,7 @@ impl Driver<'_> {
                     }
                     let ov =
                         self.overrides(&step, &merged, a.chown.as_deref(), a.chmod.as_deref())?;
-                    let mut inline = Vec::new();
-                    for h in &a.heredocs {
-                        let content = if h.expand {
-                            scope.expand(&h.content).map_err(|e| step_err(&step, e))?
-                        } else {
-                            h.content.clone()
-                        };
-                        inline.push((h.name.clone(), content));
-                    }
+                    let inline = heredoc_sources(&scope, &a.heredocs, &step)?;
                     let dest = self.dest_path(&config, &a.dest);
                     self.copy(
                         &step,

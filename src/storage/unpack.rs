@@ -330,22 +330,7 @@ impl Unpacker {
                 let fd = self.parent_fd(&parent, &path)?;
                 symlinkat(OsStr::from_bytes(&target), fd, name.as_os_str())
                     .map_err(|e| nix_io(&path, e))?;
-                tolerate_eperm(fchownat(
-                    fd,
-                    name.as_os_str(),
-                    owner.0,
-                    owner.1,
-                    nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
-                ))
-                .map_err(|e| nix_io(&path, e))?;
-                utimensat(
-                    fd,
-                    name.as_os_str(),
-                    &mtime_ts,
-                    &mtime_ts,
-                    UtimensatFlags::NoFollowSymlink,
-                )
-                .map_err(|e| nix_io(&path, e))?;
+                set_owner_and_time(fd, &name, owner, &mtime_ts).map_err(|e| nix_io(&path, e))?;
             }
             T::Link => {
                 let raw_target = entry
@@ -391,22 +376,7 @@ impl Unpacker {
                     nix::sys::stat::makedev(major.into(), minor.into()),
                 )
                 .map_err(|e| nix_io(&path, e))?;
-                tolerate_eperm(fchownat(
-                    fd,
-                    name.as_os_str(),
-                    owner.0,
-                    owner.1,
-                    nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
-                ))
-                .map_err(|e| nix_io(&path, e))?;
-                utimensat(
-                    fd,
-                    name.as_os_str(),
-                    &mtime_ts,
-                    &mtime_ts,
-                    UtimensatFlags::NoFollowSymlink,
-                )
-                .map_err(|e| nix_io(&path, e))?;
+                set_owner_and_time(fd, &name, owner, &mtime_ts).map_err(|e| nix_io(&path, e))?;
             }
             T::XGlobalHeader | T::XHeader | T::GNULongName | T::GNULongLink => return Ok(()),
             other => {
@@ -448,6 +418,24 @@ fn lenient(parsed: io::Result<u64>, raw: &[u8]) -> Result<u64, String> {
         Err(_) if raw.iter().all(|b| *b == 0 || *b == b' ') => Ok(0),
         Err(_) => Err("not a number".into()),
     }
+}
+
+/// Owner and mtime of a just-created non-regular entry (symlink, fifo, device), without
+/// following it.
+fn set_owner_and_time(
+    dirfd: &OwnedFd,
+    name: &OsStr,
+    owner: (Option<Uid>, Option<Gid>),
+    mtime: &TimeSpec,
+) -> nix::Result<()> {
+    tolerate_eperm(fchownat(
+        dirfd,
+        name,
+        owner.0,
+        owner.1,
+        nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+    ))?;
+    utimensat(dirfd, name, mtime, mtime, UtimensatFlags::NoFollowSymlink)
 }
 
 type Xattrs = Vec<(String, Vec<u8>)>;
