@@ -1,8 +1,8 @@
 //! `ctr-img build`.
 
-use crate::build::driver::{
-    self, BuildOptions, DockerfileSource, ImageFormat, ImageResolver, RunExecutor, RunRequest,
-};
+use crate::build::driver::{self, BuildOptions, DockerfileSource, ImageFormat};
+use crate::build::host::{PullingResolver, SandboxExecutor};
+use crate::build::output::Output;
 use crate::build::stages::BuildArgs;
 use crate::cli::{open_store, CliError};
 use crate::config::Settings;
@@ -57,56 +57,6 @@ const PROXY_VARS: [&str; 8] = [
     "FTP_PROXY",
     "NO_PROXY",
 ];
-
-/// RUN executor backed by the built-in sandbox (or an OCI runtime).
-struct SandboxExecutor;
-
-impl RunExecutor for SandboxExecutor {
-    fn run(&self, req: &RunRequest) -> Result<i32, String> {
-        let spec = crate::sandbox::RunSpec {
-            lower_dirs: req.lower_dirs.clone(),
-            upper_dir: req.upper_dir.clone(),
-            work_dir: req.work_dir.clone(),
-            args: req.args.clone(),
-            env: req.env.clone(),
-            cwd: req.cwd.clone(),
-            user: req.user.clone(),
-            hostname: req.hostname.clone(),
-            cap_add: req.cap_add.clone(),
-            runtime: req.runtime.clone(),
-            bundle_dir: req.bundle_dir.clone(),
-        };
-        crate::sandbox::run(&spec).map_err(|e| e.to_string())
-    }
-}
-
-/// Resolves `FROM`/`COPY --from` images from the store, pulling those it lacks.
-struct PullingResolver<'a> {
-    settings: &'a Settings,
-}
-
-impl ImageResolver for PullingResolver<'_> {
-    fn resolve(&self, store: &crate::storage::Store, reference: &str) -> Result<String, String> {
-        let ix = store.index().map_err(|e| e.to_string())?;
-        match ix.find(reference) {
-            Ok(img) => return Ok(img.id.clone()),
-            Err(crate::storage::FindError::Ambiguous { .. }) => {
-                return Err(ix
-                    .find(reference)
-                    .err()
-                    .map(|e| e.to_string())
-                    .unwrap_or_default())
-            }
-            Err(_) => {}
-        }
-        println!("Pulling {reference}");
-        crate::registry::pull::pull(store, self.settings, reference, &|_| {})
-            .map(|p| p.id)
-            .map_err(|e| {
-                format!("image {reference:?} is not in the local store and pulling it failed: {e}")
-            })
-    }
-}
 
 fn parse_build_args(raw: &[String]) -> Result<BuildArgs, CliError> {
     let mut out = BuildArgs::new();
@@ -190,107 +140,29 @@ pub fn run(settings: &Settings, args: BuildArgsCli) -> Result<(), CliError> {
         runtime: (!settings.runtime.is_empty()).then(|| settings.runtime.clone()),
     };
     let output = match &args.output {
-        Some(o) => Some(parse_output(o)?),
+        Some(o) => Some(Output::parse(o).map_err(|e| CliError::Usage(e.to_string()))?),
         None => None,
     };
-    if let Some(Output::Archive { path, .. }) = &output {
-        if path.exists() {
-            return Err(CliError::Usage(format!(
-                "output file already exist: {:?}, try to remove existing tarball or rename output file",
-                path.display().to_string()
-            )));
-        }
+    if let Some(o) = &output {
+        o.precheck().map_err(|e| CliError::Usage(e.to_string()))?;
     }
     let store = open_store(settings)?;
     let mut log = |line: &str| println!("{line}");
-    let resolver = PullingResolver { settings };
+    let resolver = PullingResolver {
+        settings,
+        log: &|line: &str| println!("{line}"),
+    };
     let built = driver::build(&store, &opts, &SandboxExecutor, &resolver, &mut log)
         .map_err(|e| CliError::Other(e.to_string()))?;
-    if let Some(Output::Archive { format, path, name }) = &output {
-        let mut progress = |_p: crate::image::load::Progress| {};
-        crate::image::save::save_as(
-            &store,
-            &built.image_id,
-            name.as_deref(),
-            path,
-            *format,
-            &mut progress,
-        )?;
-    }
-    if let Some(Output::Registry(dest)) = &output {
-        let opts = crate::registry::push::PushOptions {
-            format: if format == ImageFormat::Oci {
-                crate::registry::media::Format::Oci
-            } else {
-                crate::registry::media::Format::Docker
-            },
-            chunk_size: None,
-        };
-        crate::registry::push::push(&store, settings, &built.image_id, dest, opts, &|_| {})
-            .map_err(|e| CliError::Other(format!("push to {dest} failed: {e}")))?;
-        println!("Push success with image: {dest}");
+    if let Some(o) = &output {
+        o.deliver(&store, settings, &built.image_id, format, &mut log)
+            .map_err(|e| CliError::Other(e.to_string()))?;
     }
     if let Some(f) = &args.iidfile {
         write_private(f, built.image_id.as_bytes())?;
     }
     println!("Build success with image id: {}", built.image_id);
     Ok(())
-}
-
-/// A parsed `-o TRANSPORT:DEST`.
-#[derive(Debug, Clone, PartialEq)]
-enum Output {
-    /// `docker://REGISTRY/REPO:TAG`: push the result.
-    Registry(String),
-    Archive {
-        format: crate::image::save::Format,
-        path: PathBuf,
-        name: Option<String>,
-    },
-}
-
-/// `docker-archive:PATH[:NAME[:TAG]]` or `oci-archive:PATH[:NAME[:TAG]]`.
-fn parse_output(o: &str) -> Result<Output, CliError> {
-    const LONGEST: usize = 4096;
-    if o.len() > LONGEST {
-        return Err(CliError::Usage(format!(
-            "output should not longer than {LONGEST}"
-        )));
-    }
-    let (transport, dest) = o.split_once(':').ok_or_else(|| {
-        CliError::Usage(format!(
-            "invalid output {o:?}: expected TRANSPORT:DESTINATION"
-        ))
-    })?;
-    if transport.is_empty() {
-        return Err(CliError::Usage("transport should not be empty".into()));
-    }
-    if dest.is_empty() {
-        return Err(CliError::Usage("destination should not be empty".into()));
-    }
-    let format = match transport {
-        "docker" => {
-            let d = dest.trim_start_matches("//");
-            if d.is_empty() {
-                return Err(CliError::Usage("destination should not be empty".into()));
-            }
-            return Ok(Output::Registry(d.to_string()));
-        }
-        "docker-archive" => crate::image::save::Format::DockerArchive,
-        "oci-archive" => crate::image::save::Format::Oci,
-        other => return Err(CliError::Usage(format!("transport {other:?} not support"))),
-    };
-    let (path, name) = match dest.split_once(':') {
-        Some((p, n)) if !n.is_empty() => (p, Some(n.to_string())),
-        Some((p, _)) => (p, None),
-        None => (dest, None),
-    };
-    if let Some(n) = &name {
-        crate::image::reference::Reference::parse_tagged_name(n)
-            .map_err(|e| CliError::Usage(e.to_string()))?;
-    }
-    let path = std::path::absolute(path).map_err(|e| CliError::Other(e.to_string()))?;
-    Ok(Output::Archive { format, path, name })
 }
 
 fn write_private(path: &std::path::Path, bytes: &[u8]) -> Result<(), CliError> {
