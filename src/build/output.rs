@@ -22,7 +22,7 @@ pub enum OutputError {
     Push {
         dest: String,
         #[source]
-        source: crate::registry::RegistryError,
+        source: Box<crate::registry::RegistryError>,
     },
 }
 
@@ -129,7 +129,7 @@ impl Output {
                 crate::registry::push::push(store, settings, image_id, dest, opts, &|_| {})
                     .map_err(|source| OutputError::Push {
                         dest: dest.clone(),
-                        source,
+                        source: Box::new(source),
                     })?;
                 log(&format!("Push success with image: {dest}"));
             }
