@@ -10,6 +10,7 @@ pub mod compression;
 pub mod config;
 pub mod digest;
 pub mod image;
+pub mod interrupt;
 pub mod lock;
 pub mod registry;
 pub mod sandbox;

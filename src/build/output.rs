@@ -5,7 +5,8 @@ use crate::config::Settings;
 use crate::image::reference::Reference;
 use crate::image::save::Format as ArchiveFormat;
 use crate::storage::Store;
-use std::path::PathBuf;
+use std::io::Write;
+use std::path::{Path, PathBuf};
 
 /// Longest `-o` value upstream accepts.
 pub const MAX_OUTPUT_LEN: usize = 4096;
@@ -24,6 +25,22 @@ pub enum OutputError {
         #[source]
         source: Box<crate::registry::RegistryError>,
     },
+    #[error("export to docker-daemon failed: {0}")]
+    DockerDaemon(#[from] crate::image::docker_engine::EngineError),
+    #[error("the Docker daemon loaded {name} as {got}, not as the built image sha256:{want}")]
+    DockerDaemonMismatch {
+        name: String,
+        got: String,
+        want: String,
+    },
+    /// `isula load` (or writing its archive) failed; upstream's wording.
+    #[error("export to isulad failed: {0}")]
+    Isulad(String),
+    #[error(transparent)]
+    Store(#[from] crate::storage::StoreError),
+    /// A signal arrived while exporting; temporary files are gone. Re-raise it.
+    #[error("export interrupted by {0}")]
+    Interrupted(nix::sys::signal::Signal),
 }
 
 /// A parsed `-o TRANSPORT:DEST`.
@@ -37,6 +54,10 @@ pub enum Output {
         path: PathBuf,
         name: Option<String>,
     },
+    /// `docker-daemon:NAME:TAG`: load into the local Docker engine through its API.
+    DockerDaemon(String),
+    /// `isulad:NAME:TAG`: a docker-archive in the store's tmp dir, given to `isula load`.
+    Isulad(String),
 }
 
 impl Output {
@@ -67,6 +88,27 @@ impl Output {
                 }
                 return Ok(Output::Registry(d.to_string()));
             }
+            "docker-daemon" => {
+                let r = Reference::parse(dest).map_err(|e| invalid(e.to_string()))?;
+                if r.digest().is_some() {
+                    return Err(invalid(format!(
+                        "docker-daemon: reference {dest} has a digest: name the image NAME:TAG"
+                    )));
+                }
+                if r.tag().is_none() {
+                    return Err(invalid(format!(
+                        "docker-daemon: reference {dest} has neither a tag nor a digest"
+                    )));
+                }
+                return Ok(Output::DockerDaemon(r.to_string()));
+            }
+            "isulad" => {
+                let r = Reference::parse(dest).map_err(|e| invalid(e.to_string()))?;
+                if r.tag().is_none() || r.digest().is_some() {
+                    return Err(invalid(format!("invalid isulad output format: {o}")));
+                }
+                return Ok(Output::Isulad(r.to_string()));
+            }
             "docker-archive" => ArchiveFormat::DockerArchive,
             "oci-archive" => ArchiveFormat::Oci,
             other => return Err(invalid(format!("transport {other:?} not support"))),
@@ -84,15 +126,29 @@ impl Output {
         Ok(Output::Archive { format, path, name })
     }
 
-    /// Checks worth doing before a long build: an archive path must not exist yet.
+    /// Checks worth doing before a long build: an archive path must not exist yet, a
+    /// Docker engine must answer, `isula` must be on PATH.
     pub fn precheck(&self) -> Result<(), OutputError> {
-        if let Output::Archive { path, .. } = self {
-            if path.exists() {
-                return Err(OutputError::Invalid(format!(
-                    "output file already exist: {:?}, try to remove existing tarball or rename output file",
-                    path.display().to_string()
-                )));
+        match self {
+            Output::Archive { path, .. } => {
+                if path.exists() {
+                    return Err(OutputError::Invalid(format!(
+                        "output file already exist: {:?}, try to remove existing tarball or rename output file",
+                        path.display().to_string()
+                    )));
+                }
             }
+            Output::DockerDaemon(_) => {
+                crate::image::docker_engine::Engine::from_env()?.ping()?;
+            }
+            Output::Isulad(_) => {
+                if find_in_path(ISULA).is_none() {
+                    return Err(OutputError::Isulad(format!(
+                        "{ISULA} command not found in PATH: is iSulad installed?"
+                    )));
+                }
+            }
+            Output::Registry(_) => {}
         }
         Ok(())
     }
@@ -133,9 +189,192 @@ impl Output {
                     })?;
                 log(&format!("Push success with image: {dest}"));
             }
+            Output::DockerDaemon(name) => {
+                deliver_docker_daemon(store, image_id, name)?;
+                log(&format!("Load success with image: {name}"));
+            }
+            Output::Isulad(name) => {
+                deliver_isulad(store, image_id, name)?;
+                log(&format!("Load success with image: {name}"));
+            }
         }
         Ok(())
     }
+}
+
+/// Stream the image as a docker-archive into the engine's `POST /images/load`, then check
+/// that the engine has `name` with our image ID.
+fn deliver_docker_daemon(store: &Store, image_id: &str, name: &str) -> Result<(), OutputError> {
+    use crate::image::docker_engine::Engine;
+    let engine = Engine::from_env()?;
+    let sel = crate::image::save::select_as(store, image_id, Some(name))?;
+    engine.load_streamed(|w| {
+        crate::image::save::write_selection(
+            store,
+            &sel,
+            std::io::BufWriter::with_capacity(1 << 20, w),
+            ArchiveFormat::DockerArchive,
+            &mut |_| {},
+        )
+        .map(drop)
+        .map_err(|e| e.into())
+    })?;
+    let want = format!("sha256:{image_id}");
+    match engine.image_id(name)? {
+        Some(got) if got == want => Ok(()),
+        got => Err(OutputError::DockerDaemonMismatch {
+            name: name.to_string(),
+            got: got.unwrap_or_else(|| "nothing".into()),
+            want: image_id.to_string(),
+        }),
+    }
+}
+
+/// The iSulad command-line client.
+const ISULA: &str = "isula";
+/// Prefix of the temporary archive handed to `isula load` (upstream's name).
+pub const ISULAD_TMP_PREFIX: &str = "isula-build-tmp-";
+/// Most of `isula load`'s output quoted in an error.
+const MAX_ISULA_OUTPUT: u64 = 4096;
+
+fn find_in_path(cmd: &str) -> Option<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path).map(|d| d.join(cmd)).find(|p| {
+        std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    })
+}
+
+/// A writer that fails once a caught signal is pending, so a long archive write stops.
+struct StopOnSignal<'a, W> {
+    inner: W,
+    signals: &'a crate::interrupt::Interrupts,
+    caught: &'a std::cell::Cell<Option<nix::sys::signal::Signal>>,
+}
+
+impl<W: Write> Write for StopOnSignal<'_, W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if let Some(sig) = self.signals.pending() {
+            self.caught.set(Some(sig));
+        }
+        if let Some(sig) = self.caught.get() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::Interrupted,
+                format!("interrupted by {sig}"),
+            ));
+        }
+        self.inner.write(buf)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// Write the image as a docker-archive to `<dataroot>/tmp/isulad-<id>/isula-build-tmp-<id>.tar`
+/// and run `isula load -i` on it. The work dir (and the archive in it) goes away on success,
+/// on failure and on SIGINT/SIGTERM/SIGHUP (then [`OutputError::Interrupted`] is returned);
+/// if the process is killed outright, the store's sweeper removes it.
+fn deliver_isulad(store: &Store, image_id: &str, name: &str) -> Result<(), OutputError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let signals = crate::interrupt::Interrupts::catch()
+        .map_err(|e| OutputError::Isulad(format!("catch signals: {e}")))?;
+    let caught = std::cell::Cell::new(None);
+    let ws = store.workspace("isulad")?;
+    let tar_path = ws.child(&format!(
+        "{ISULAD_TMP_PREFIX}{}.tar",
+        crate::storage::fsutil::random_hex(6)
+    ));
+    let written = (|| -> Result<(), OutputError> {
+        let sel = crate::image::save::select_as(store, image_id, Some(name))?;
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o644)
+            .open(&tar_path)
+            .map_err(|e| OutputError::Isulad(format!("create {}: {e}", tar_path.display())))?;
+        let w = StopOnSignal {
+            inner: file,
+            signals: &signals,
+            caught: &caught,
+        };
+        crate::image::save::write_selection(
+            store,
+            &sel,
+            std::io::BufWriter::with_capacity(1 << 20, w),
+            ArchiveFormat::DockerArchive,
+            &mut |_| {},
+        )?;
+        Ok(())
+    })();
+    if let Some(sig) = caught.get() {
+        return Err(OutputError::Interrupted(sig));
+    }
+    written?;
+    let res = run_isula_load(&tar_path, ws.path(), &signals);
+    drop(ws);
+    res
+}
+
+/// `isula load -i TAR`, its output kept in a file (a grandchild holding a pipe open can then
+/// not hang us), waiting while polling for signals.
+fn run_isula_load(
+    tar_path: &Path,
+    dir: &Path,
+    signals: &crate::interrupt::Interrupts,
+) -> Result<(), OutputError> {
+    use std::io::{Read, Seek};
+    let log_path = dir.join("isula-load.log");
+    let mut log = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .open(&log_path)
+        .map_err(|e| OutputError::Isulad(format!("create {}: {e}", log_path.display())))?;
+    let err_log = log
+        .try_clone()
+        .map_err(|e| OutputError::Isulad(format!("{}: {e}", log_path.display())))?;
+    let out_log = log
+        .try_clone()
+        .map_err(|e| OutputError::Isulad(format!("{}: {e}", log_path.display())))?;
+    let mut child = std::process::Command::new(ISULA)
+        .arg("load")
+        .arg("-i")
+        .arg(tar_path)
+        .stdin(std::process::Stdio::null())
+        .stdout(out_log)
+        .stderr(err_log)
+        .spawn()
+        .map_err(|e| {
+            OutputError::Isulad(format!(
+                "load image to isulad failed, stderr: , err: run {ISULA}: {e}"
+            ))
+        })?;
+    let status = loop {
+        if let Some(sig) = signals.pending() {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(OutputError::Interrupted(sig));
+        }
+        match child.try_wait() {
+            Ok(Some(st)) => break st,
+            Ok(None) => std::thread::sleep(std::time::Duration::from_millis(50)),
+            Err(e) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(OutputError::Isulad(format!("wait for {ISULA}: {e}")));
+            }
+        }
+    };
+    if status.success() {
+        return Ok(());
+    }
+    let mut text = String::new();
+    let _ = log.rewind();
+    let _ = (&mut log).take(MAX_ISULA_OUTPUT).read_to_string(&mut text);
+    let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    Err(OutputError::Isulad(format!(
+        "load image to isulad failed, stderr: {text}, err: {status}"
+    )))
 }
 
 #[cfg(test)]
@@ -156,7 +395,33 @@ mod tests {
             }
             o => panic!("unexpected {o:?}"),
         }
-        for bad in ["", "nocolon", ":x", "docker-archive:", "ftp:x", "docker://"] {
+        assert_eq!(
+            Output::parse("docker-daemon:app:1").unwrap(),
+            Output::DockerDaemon("app:1".into())
+        );
+        assert_eq!(
+            Output::parse("isulad:localhost:5000/a/b:v2").unwrap(),
+            Output::Isulad("localhost:5000/a/b:v2".into())
+        );
+        let e = Output::parse("isulad:app").unwrap_err().to_string();
+        assert_eq!(e, "invalid isulad output format: isulad:app");
+        let e = Output::parse("docker-daemon:app").unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "docker-daemon: reference app has neither a tag nor a digest"
+        );
+        for bad in [
+            "",
+            "nocolon",
+            ":x",
+            "docker-archive:",
+            "ftp:x",
+            "docker://",
+            "isulad:",
+            "isulad:Bad:1",
+            "docker-daemon:",
+            "docker-daemon:app@sha256:0000000000000000000000000000000000000000000000000000000000000000",
+        ] {
             assert!(Output::parse(bad).is_err(), "{bad:?} accepted");
         }
         assert!(Output::parse(&format!("docker-archive:{}", "a".repeat(5000))).is_err());

@@ -2,7 +2,7 @@
 
 use crate::build::driver::{self, BuildOptions, DockerfileSource, ImageFormat};
 use crate::build::host::{PullingResolver, SandboxExecutor};
-use crate::build::output::Output;
+use crate::build::output::{Output, OutputError};
 use crate::build::stages::BuildArgs;
 use crate::cli::{open_store, CliError};
 use crate::config::Settings;
@@ -24,7 +24,9 @@ pub struct BuildArgsCli {
     /// Write the image ID to this file
     #[arg(long, value_name = "FILE")]
     pub iidfile: Option<PathBuf>,
-    /// Also export the image: docker-archive:PATH[:NAME:TAG], oci-archive:PATH[:NAME:TAG], docker://REGISTRY/REPO:TAG
+    /// Also export the image: docker-archive:PATH[:NAME:TAG], oci-archive:PATH[:NAME:TAG],
+    /// docker://REGISTRY/REPO:TAG (push), docker-daemon:NAME:TAG (load into the local Docker
+    /// engine; DOCKER_HOST=unix://SOCKET picks its socket), isulad:NAME:TAG (`isula load`)
     #[arg(short = 'o', long = "output", value_name = "TRANSPORT:DEST")]
     pub output: Option<String>,
     /// Static build: build-time="YYYY-MM-DD HH:MM:SS" fixes every timestamp
@@ -155,8 +157,15 @@ pub fn run(settings: &Settings, args: BuildArgsCli) -> Result<(), CliError> {
     let built = driver::build(&store, &opts, &SandboxExecutor, &resolver, &mut log)
         .map_err(|e| CliError::Other(e.to_string()))?;
     if let Some(o) = &output {
-        o.deliver(&store, settings, &built.image_id, format, &mut log)
-            .map_err(|e| CliError::Other(e.to_string()))?;
+        match o.deliver(&store, settings, &built.image_id, format, &mut log) {
+            Ok(()) => {}
+            Err(OutputError::Interrupted(sig)) => {
+                // Temporary files are gone: die of the signal as the user asked.
+                crate::interrupt::reraise(sig);
+                return Err(CliError::Other(OutputError::Interrupted(sig).to_string()));
+            }
+            Err(e) => return Err(CliError::Other(e.to_string())),
+        }
     }
     if let Some(f) = &args.iidfile {
         write_private(f, built.image_id.as_bytes())?;

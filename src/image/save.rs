@@ -123,6 +123,17 @@ pub fn save_as(
     format: Format,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<(), ImageError> {
+    let sel = select_as(store, image_id, name)?;
+    save_selection(store, &sel, output, format, progress)
+}
+
+/// Select one image to be written under the archive name `name` (which need not be a name
+/// it has in the store); its layers stay leased while the selection lives.
+pub fn select_as(
+    store: &Store,
+    image_id: &str,
+    name: Option<&str>,
+) -> Result<Selection, ImageError> {
     let mut sel = select(store, &[image_id.to_string()])?;
     if let Some(n) = name {
         let n = Reference::parse_tagged_name(n)?.to_string();
@@ -130,7 +141,24 @@ pub fn save_as(
             img.tags = vec![n.clone()];
         }
     }
-    save_selection(store, &sel, output, format, progress)
+    Ok(sel)
+}
+
+/// Write a selection as an archive stream into `w` (a file, a pipe, a request body) as it
+/// is produced; nothing is held in memory beyond one buffer. Returns the writer, flushed.
+pub fn write_selection<W: Write>(
+    store: &Store,
+    sel: &Selection,
+    w: W,
+    format: Format,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<W, ImageError> {
+    let mut tar = TarOut::new(w);
+    match format {
+        Format::DockerArchive => write_docker_archive(store, &sel.images, &mut tar, progress)?,
+        Format::Oci => write_oci(store, &sel.images, &mut tar, progress)?,
+    }
+    tar.finish().map_err(werr)
 }
 
 /// Write a selection to a new file `output` (which must not exist).
@@ -142,12 +170,13 @@ pub fn save_selection(
     progress: &mut dyn FnMut(Progress),
 ) -> Result<(), ImageError> {
     let (guard, file) = NewFile::create(output).map_err(|e| ImageError::Save(e.to_string()))?;
-    let mut tar = TarOut::new(BufWriter::with_capacity(1 << 20, file));
-    match format {
-        Format::DockerArchive => write_docker_archive(store, &sel.images, &mut tar, progress)?,
-        Format::Oci => write_oci(store, &sel.images, &mut tar, progress)?,
-    }
-    let w = tar.finish().map_err(werr)?;
+    let w = write_selection(
+        store,
+        sel,
+        BufWriter::with_capacity(1 << 20, file),
+        format,
+        progress,
+    )?;
     let file = w.into_inner().map_err(|e| werr(e.into_error()))?;
     guard
         .commit(file)

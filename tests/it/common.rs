@@ -346,3 +346,123 @@ pub fn snapshot(dataroot: &Path) -> Vec<(String, String)> {
     out.sort();
     out
 }
+
+/// Is `tool` on PATH?
+pub fn have_tool(tool: &str) -> bool {
+    Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {tool}"))
+        .stdout(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+pub fn is_root() -> bool {
+    nix::unistd::geteuid().is_root()
+}
+
+/// A private dockerd (own data root, exec root and socket, no networking side effects; see
+/// PEERS.md), stopped and its directory removed on drop, also when the test fails.
+pub struct Dockerd {
+    dir: PathBuf,
+    child: std::process::Child,
+}
+
+impl Dockerd {
+    /// Start one under `env`; `None` (after a SKIP line naming `test`) when it cannot run here.
+    pub fn start(env: &Env, test: &str) -> Option<Dockerd> {
+        if !have_tool("dockerd") || !Path::new("/usr/bin/docker").exists() || !is_root() {
+            eprintln!("SKIP {test}: dockerd, /usr/bin/docker or root missing");
+            return None;
+        }
+        let dir = env.path("dk");
+        std::fs::create_dir_all(&dir).expect("dockerd dir");
+        let log = std::fs::File::create(dir.join("log")).expect("dockerd log");
+        let child = Command::new("dockerd")
+            .arg("--data-root")
+            .arg(dir.join("data"))
+            .arg("--exec-root")
+            .arg(dir.join("exec"))
+            .arg("-H")
+            .arg(format!("unix://{}", dir.join("docker.sock").display()))
+            .arg("--pidfile")
+            .arg(dir.join("pid"))
+            .args([
+                "--storage-driver",
+                "overlay2",
+                "--bridge=none",
+                "--iptables=false",
+                "--ip6tables=false",
+                "--ip-forward=false",
+                "--ip-masq=false",
+            ])
+            .stdout(log.try_clone().expect("log fd"))
+            .stderr(log)
+            .spawn()
+            .ok()?;
+        // From here on, Drop stops it whatever happens.
+        let d = Dockerd { dir, child };
+        for _ in 0..60 {
+            if d.cmd()
+                .arg("version")
+                .output()
+                .is_ok_and(|o| o.status.success())
+            {
+                return Some(d);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(500));
+        }
+        eprintln!(
+            "SKIP {test}: dockerd did not start here: {}",
+            std::fs::read_to_string(d.dir.join("log"))
+                .unwrap_or_default()
+                .lines()
+                .last()
+                .unwrap_or("")
+        );
+        None
+    }
+    /// The engine's socket.
+    pub fn socket(&self) -> PathBuf {
+        self.dir.join("docker.sock")
+    }
+    /// `DOCKER_HOST` value for this engine.
+    pub fn host(&self) -> String {
+        format!("unix://{}", self.socket().display())
+    }
+    pub fn cmd(&self) -> Command {
+        let mut c = Command::new("/usr/bin/docker");
+        c.arg("-H").arg(self.host());
+        c
+    }
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.cmd().args(args).output().expect("run docker");
+        assert!(
+            out.status.success(),
+            "docker {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+}
+
+impl Drop for Dockerd {
+    fn drop(&mut self) {
+        let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        loop {
+            match self.child.try_wait() {
+                Ok(Some(_)) | Err(_) => break,
+                Ok(None) if std::time::Instant::now() > deadline => {
+                    let _ = self.child.kill();
+                    let _ = self.child.wait();
+                    break;
+                }
+                Ok(None) => std::thread::sleep(std::time::Duration::from_millis(100)),
+            }
+        }
+        // Its data root (overlay2 layers, images): dockerd unmounted what it mounted.
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}

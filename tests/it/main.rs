@@ -6,6 +6,7 @@ mod common;
 mod concurrency;
 mod crash;
 mod images;
+mod outputs;
 mod registry;
 mod sandbox;
 mod save_load;

@@ -1023,93 +1023,10 @@ fn save_and_load_argument_rules() {
     assert!(!o.exists());
 }
 
-/// A private dockerd (own data root and socket, no networking side effects; PEERS.md),
-/// stopped on drop.
-struct Dockerd {
-    dir: PathBuf,
-    child: std::process::Child,
-}
-
-impl Dockerd {
-    fn start(env: &Env) -> Option<Dockerd> {
-        if !tool("dockerd") || !Path::new("/usr/bin/docker").exists() || !nix_is_root() {
-            eprintln!("SKIP docker case: dockerd, /usr/bin/docker or root missing");
-            return None;
-        }
-        let dir = env.path("dk");
-        std::fs::create_dir_all(&dir).unwrap();
-        let log = std::fs::File::create(dir.join("log")).unwrap();
-        let child = Command::new("dockerd")
-            .arg("--data-root")
-            .arg(dir.join("data"))
-            .arg("--exec-root")
-            .arg(dir.join("exec"))
-            .arg("-H")
-            .arg(format!("unix://{}", dir.join("docker.sock").display()))
-            .arg("--pidfile")
-            .arg(dir.join("pid"))
-            .args([
-                "--storage-driver",
-                "overlay2",
-                "--bridge=none",
-                "--iptables=false",
-                "--ip6tables=false",
-                "--ip-forward=false",
-                "--ip-masq=false",
-            ])
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .ok()?;
-        let d = Dockerd { dir, child };
-        for _ in 0..60 {
-            if d.cmd()
-                .arg("version")
-                .output()
-                .is_ok_and(|o| o.status.success())
-            {
-                return Some(d);
-            }
-            std::thread::sleep(std::time::Duration::from_millis(500));
-        }
-        eprintln!("SKIP docker case: dockerd did not start here");
-        None
-    }
-    fn cmd(&self) -> Command {
-        let mut c = Command::new("/usr/bin/docker");
-        c.arg("-H")
-            .arg(format!("unix://{}", self.dir.join("docker.sock").display()));
-        c
-    }
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.cmd().args(args).output().unwrap();
-        assert!(
-            out.status.success(),
-            "docker {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-}
-
-impl Drop for Dockerd {
-    fn drop(&mut self) {
-        let _ = nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(self.child.id() as i32),
-            nix::sys::signal::Signal::SIGTERM,
-        );
-        let _ = self.child.wait();
-    }
-}
-
-fn nix_is_root() -> bool {
-    nix::unistd::geteuid().is_root()
-}
-
 #[test]
 fn docker_loads_ours_and_we_load_docker_save() {
     let env = Env::new();
-    let Some(dk) = Dockerd::start(&env) else {
+    let Some(dk) = Dockerd::start(&env, "docker_loads_ours_and_we_load_docker_save") else {
         return;
     };
     let (rf, _) = rootfs(&env);
