@@ -24,12 +24,23 @@ command -v buildah >/dev/null 2>&1 || need_pkgs+=(buildah)
 command -v docker-registry >/dev/null 2>&1 || need_pkgs+=(docker-registry)
 command -v htpasswd >/dev/null 2>&1 || need_pkgs+=(apache2-utils)
 command -v openssl >/dev/null 2>&1 || need_pkgs+=(openssl)
+# -o docker-daemon: tests start their own dockerd (own data root and socket) and judge with
+# /usr/bin/docker; -o isulad: tests use a stand-in isula judged by skopeo.
+command -v dockerd >/dev/null 2>&1 && [ -x /usr/bin/docker ] || need_pkgs+=(docker.io)
 if [ ${#need_pkgs[@]} -gt 0 ]; then
     if [ "$(id -u)" -ne 0 ]; then
         echo "missing packages: ${need_pkgs[*]} (run as root or install them)" >&2
         exit 1
     fi
     export DEBIAN_FRONTEND=noninteractive
+    # Package scripts must not start services: a default dockerd would add docker0 and
+    # iptables rules to the host.
+    policy=/usr/sbin/policy-rc.d
+    if [ ! -e "$policy" ]; then
+        printf '#!/bin/sh\nexit 101\n' >"$policy"
+        chmod 0755 "$policy"
+        trap 'rm -f "$policy"' EXIT
+    fi
     apt-get update -qq
     apt-get install -y -qq "${need_pkgs[@]}" >/dev/null
 fi
