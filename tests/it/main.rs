@@ -7,6 +7,7 @@ mod concurrency;
 mod crash;
 mod images;
 mod outputs;
+mod packaging;
 mod registry;
 mod sandbox;
 mod save_load;
