@@ -90,9 +90,16 @@ fn sync_dir(dir: &Path, want: &BTreeMap<String, Vec<u8>>, update: bool) -> Vec<S
 fn man_pages_and_completions_are_up_to_date() {
     let update = std::env::var("UPDATE_GENERATED").is_ok_and(|v| v == "1");
     let mut stale = sync_dir(&root().join("man"), &man_pages(), update);
-    stale.extend(sync_dir(&root().join("completions"), &completions(), update));
+    stale.extend(sync_dir(
+        &root().join("completions"),
+        &completions(),
+        update,
+    ));
     if update {
-        eprintln!("regenerated man/ and completions/ ({} changes)", stale.len());
+        eprintln!(
+            "regenerated man/ and completions/ ({} changes)",
+            stale.len()
+        );
         return;
     }
     assert!(
@@ -116,7 +123,11 @@ fn every_command_has_a_page_and_the_completion_command_prints_the_committed_scri
     ] {
         assert!(pages.contains_key(name), "no {name} in {:?}", pages.keys());
     }
-    assert!(!pages.keys().any(|k| k.contains("-help")), "{:?}", pages.keys());
+    assert!(
+        !pages.keys().any(|k| k.contains("-help")),
+        "{:?}",
+        pages.keys()
+    );
     let build = String::from_utf8_lossy(&pages["isula-build-ctr-img-build.1"]).into_owned();
     assert!(build.contains("docker\\-daemon:NAME:TAG"), "{build}");
     // The binary's `completion` command and the committed file agree.

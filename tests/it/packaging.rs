@@ -52,7 +52,10 @@ fn install_script_lays_down_the_manual_modes() {
         ("var/lib/isula-build", 0o700),
         ("usr/share/bash-completion/completions/isula-build", 0o644),
         ("usr/share/zsh/site-functions/_isula-build", 0o644),
-        ("usr/share/fish/vendor_completions.d/isula-build.fish", 0o644),
+        (
+            "usr/share/fish/vendor_completions.d/isula-build.fish",
+            0o644,
+        ),
     ];
     for (rel, m) in expect {
         assert_eq!(mode(&p(rel)), *m, "{rel}: mode {:o}", mode(&p(rel)));
@@ -75,7 +78,11 @@ fn install_script_lays_down_the_manual_modes() {
     committed.sort();
     assert!(committed.contains(&"isula-build-ctr-img-build.1".to_string()));
     for page in &committed {
-        assert_eq!(mode(&p(&format!("usr/share/man/man1/{page}"))), 0o644, "{page}");
+        assert_eq!(
+            mode(&p(&format!("usr/share/man/man1/{page}"))),
+            0o644,
+            "{page}"
+        );
     }
     // The configs installed are the packaged ones.
     for f in [
@@ -93,7 +100,10 @@ fn install_script_lays_down_the_manual_modes() {
     // A unit for the compat mode: isula-builder, Type=notify.
     let unit = std::fs::read_to_string(p("usr/lib/systemd/system/isula-build.service")).unwrap();
     assert!(unit.contains("\nType=notify\n"), "{unit}");
-    assert!(unit.contains("\nExecStart=/usr/bin/isula-builder\n"), "{unit}");
+    assert!(
+        unit.contains("\nExecStart=/usr/bin/isula-builder\n"),
+        "{unit}"
+    );
 
     // A second run keeps an edited config and says so (as upstream's make install).
     let conf = p("etc/isula-build/configuration.toml");
