@@ -394,31 +394,25 @@ fn isulad_output_failure_is_one_line_and_leaves_no_archive() {
     assert_eq!(err, "invalid isulad output format: isulad:isuladapp");
 }
 
-#[test]
-fn ctrl_c_during_isula_load_removes_the_archive_and_kills_isula() {
-    let env = base_env();
-    // The stand-in records its pid and hangs in place (exec keeps the pid).
-    let (bin, rec) = stand_in(&env, "echo $$ > \"$rec/pid\"; exec sleep 120");
-    // Runs without skopeo too: then the stand-in exits 3 before hanging, and the test skips.
-    if !have_tool("skopeo") {
-        eprintln!("SKIP ctrl_c_during_isula_load_removes_the_archive_and_kills_isula: skopeo not installed");
-        return;
-    }
-    let ctx = context(&env, "ctx", DOCKERFILE, &[("a.txt", "payload\n")]);
+/// Start a build whose `isula load` hangs; returns it once the stand-in runs, with the
+/// stand-in's pid.
+fn start_hanging_isulad_build(env: &Env, bin: &Path, rec: &Path) -> (std::process::Child, i32) {
+    let ctx = context(env, "ctx", DOCKERFILE, &[("a.txt", "payload\n")]);
+    let pid_file = rec.join("pid");
+    let _ = std::fs::remove_file(&pid_file);
     let mut child = env
         .cmd()
         .args(["ctr-img", "build", "-o", "isulad:isuladapp:v1", s(&ctx)])
-        .env("PATH", path_with(&bin))
+        .env("PATH", path_with(bin))
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("spawn");
-    let pid_file = rec.join("pid");
     let deadline = Instant::now() + Duration::from_secs(120);
-    while !pid_file.exists()
-        || std::fs::read_to_string(&pid_file)
-            .unwrap_or_default()
-            .is_empty()
+    while std::fs::read_to_string(&pid_file)
+        .unwrap_or_default()
+        .trim()
+        .is_empty()
     {
         if Instant::now() > deadline || child.try_wait().expect("wait").is_some() {
             let _ = child.kill();
@@ -432,13 +426,27 @@ fn ctrl_c_during_isula_load_removes_the_archive_and_kills_isula() {
         .trim()
         .parse()
         .expect("pid");
+    (child, standin)
+}
+
+fn signal(pid: i32, sig: nix::sys::signal::Signal) {
+    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), sig);
+}
+
+#[test]
+fn ctrl_c_during_isula_load_removes_the_archive_and_kills_isula() {
+    if !have_tool("skopeo") {
+        eprintln!("SKIP ctrl_c_during_isula_load_removes_the_archive_and_kills_isula: skopeo not installed");
+        return;
+    }
+    use nix::sys::signal::Signal;
+    let env = base_env();
+    // The stand-in records its pid and hangs in place (exec keeps the pid).
+    let (bin, rec) = stand_in(&env, "echo $$ > \"$rec/pid\"; exec sleep 120");
+    let (mut child, standin) = start_hanging_isulad_build(&env, &bin, &rec);
     assert_eq!(isulad_tmp_files(&env).len(), 1, "archive exists meanwhile");
     // Ctrl+C, delivered to isula-build alone (a terminal would signal the whole group).
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(child.id() as i32),
-        nix::sys::signal::Signal::SIGINT,
-    )
-    .expect("kill");
+    signal(child.id() as i32, Signal::SIGINT);
     let deadline = Instant::now() + Duration::from_secs(20);
     let status = loop {
         if let Some(st) = child.try_wait().expect("wait") {
@@ -446,10 +454,7 @@ fn ctrl_c_during_isula_load_removes_the_archive_and_kills_isula() {
         }
         if Instant::now() > deadline {
             let _ = child.kill();
-            let _ = nix::sys::signal::kill(
-                nix::unistd::Pid::from_raw(standin),
-                nix::sys::signal::Signal::SIGKILL,
-            );
+            signal(standin, Signal::SIGKILL);
             panic!("isula-build did not stop on SIGINT");
         }
         std::thread::sleep(Duration::from_millis(50));
@@ -460,6 +465,19 @@ fn ctrl_c_during_isula_load_removes_the_archive_and_kills_isula() {
     assert!(
         !Path::new(&format!("/proc/{standin}")).exists(),
         "isula stand-in {standin} still running"
+    );
+
+    // kill -9 cannot be caught: the archive stays until the next command sweeps the dead
+    // process's work dir.
+    let (mut child, standin) = start_hanging_isulad_build(&env, &bin, &rec);
+    let _ = child.kill();
+    let _ = child.wait();
+    signal(standin, Signal::SIGKILL);
+    assert_eq!(isulad_tmp_files(&env).len(), 1);
+    env.ok(&["ctr-img", "images"]);
+    assert!(
+        isulad_tmp_files(&env).is_empty(),
+        "sweeper left the archive"
     );
 }
 
