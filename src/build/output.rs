@@ -258,10 +258,8 @@ impl<W: Write> Write for StopOnSignal<'_, W> {
             self.caught.set(Some(sig));
         }
         if let Some(sig) = self.caught.get() {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::Interrupted,
-                format!("interrupted by {sig}"),
-            ));
+            // Not ErrorKind::Interrupted: write_all and BufWriter retry those forever.
+            return Err(std::io::Error::other(format!("interrupted by {sig}")));
         }
         self.inner.write(buf)
     }
@@ -380,6 +378,30 @@ fn run_isula_load(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn archive_writes_stop_once_a_signal_is_pending() {
+        let signals = crate::interrupt::Interrupts::catch().unwrap();
+        let caught = std::cell::Cell::new(None);
+        let mut w = StopOnSignal {
+            inner: Vec::new(),
+            signals: &signals,
+            caught: &caught,
+        };
+        w.write_all(b"before").unwrap();
+        // raise() signals this thread only, where the guard holds it pending.
+        nix::sys::signal::raise(nix::sys::signal::Signal::SIGHUP).unwrap();
+        // Through a BufWriter, as the archive writer uses it: an error, not a retry loop.
+        let e = {
+            let mut bw = std::io::BufWriter::with_capacity(4, &mut w);
+            bw.write_all(b"after the signal").unwrap_err()
+        };
+        assert_eq!(e.to_string(), "interrupted by SIGHUP");
+        assert_eq!(caught.get(), Some(nix::sys::signal::Signal::SIGHUP));
+        // Stays failed: the signal was consumed but is remembered.
+        assert!(w.write(b"x").is_err());
+        assert_eq!(w.inner, b"before");
+    }
 
     #[test]
     fn parses_transports() {
