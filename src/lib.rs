@@ -11,6 +11,7 @@ pub mod config;
 pub mod digest;
 pub mod image;
 pub mod lock;
+pub mod privilege;
 pub mod registry;
 pub mod sandbox;
 pub mod storage;

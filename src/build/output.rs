@@ -87,7 +87,7 @@ impl Output {
     /// Checks worth doing before a long build: an archive path must not exist yet.
     pub fn precheck(&self) -> Result<(), OutputError> {
         if let Output::Archive { path, .. } = self {
-            if path.exists() {
+            if crate::privilege::as_caller(|| path.exists()) {
                 return Err(OutputError::Invalid(format!(
                     "output file already exist: {:?}, try to remove existing tarball or rename output file",
                     path.display().to_string()
