@@ -12,6 +12,7 @@ pub mod digest;
 pub mod image;
 pub mod interrupt;
 pub mod lock;
+pub mod privilege;
 pub mod registry;
 pub mod sandbox;
 pub mod storage;

@@ -41,10 +41,28 @@ pub enum CopyError {
     Other(String),
 }
 
-fn src_err(path: impl AsRef<Path>, reason: impl std::fmt::Display) -> CopyError {
+fn src_msg(path: impl AsRef<Path>, reason: &str) -> CopyError {
     CopyError::Source {
         path: path.as_ref().display().to_string(),
         reason: reason.to_string(),
+    }
+}
+
+/// A source error, with the causes of `reason` (pathrs hides the errno in its source chain:
+/// "open final magiclink component failed: Permission denied").
+fn src_err(path: impl AsRef<Path>, reason: impl std::error::Error) -> CopyError {
+    let mut text = reason.to_string();
+    let mut cause = reason.source();
+    while let Some(c) = cause {
+        let t = c.to_string();
+        if !text.contains(&t) {
+            text = format!("{text}: {t}");
+        }
+        cause = c.source();
+    }
+    CopyError::Source {
+        path: path.as_ref().display().to_string(),
+        reason: text,
     }
 }
 
@@ -55,31 +73,51 @@ pub struct SourceTree {
     ignore: Option<IgnoreMatcher>,
     /// Keep the owners found in the tree (stage/image sources); otherwise 0:0 (context).
     keep_owner: bool,
+    /// The user's tree (the context): read with their rights when installed setuid.
+    users: bool,
 }
 
 impl SourceTree {
     /// The build context, with its `.dockerignore` patterns.
     pub fn context(path: &Path, ignore: IgnoreMatcher) -> Result<SourceTree, CopyError> {
-        Self::open(path, Some(ignore), false)
+        Self::open(path, Some(ignore), false, true)
     }
 
     /// A rootfs (an earlier stage, an image) for `COPY --from`.
     pub fn rootfs(path: &Path) -> Result<SourceTree, CopyError> {
-        Self::open(path, None, true)
+        Self::open(path, None, true, false)
     }
 
     fn open(
         path: &Path,
         ignore: Option<IgnoreMatcher>,
         keep_owner: bool,
+        users: bool,
     ) -> Result<SourceTree, CopyError> {
-        let root = Root::open(path).map_err(|e| src_err(path, e))?;
+        let open = || Root::open(path);
+        let root = if users {
+            crate::privilege::as_caller(open)
+        } else {
+            open()
+        }
+        .map_err(|e| src_err(path, e))?;
         Ok(SourceTree {
             root,
             path: path.to_path_buf(),
             ignore,
             keep_owner,
+            users,
         })
+    }
+
+    /// Run `f`, which reads this tree, with the rights the tree is read with: the caller's
+    /// for the context of a setuid invocation (see [`crate::privilege`]), ours otherwise.
+    fn access<T>(&self, f: impl FnOnce() -> T) -> T {
+        if self.users {
+            crate::privilege::as_caller(f)
+        } else {
+            f()
+        }
     }
 
     fn excluded(&self, rel: &Path) -> bool {
@@ -158,6 +196,10 @@ fn stat_rel(tree: &SourceTree, rel: &Path) -> Result<Option<bool>, CopyError> {
 
 /// Expand the source patterns of one COPY/ADD into concrete sources, in order.
 pub fn select_sources(tree: &SourceTree, patterns: &[String]) -> Result<Vec<Source>, CopyError> {
+    tree.access(|| select_sources_in(tree, patterns))
+}
+
+fn select_sources_in(tree: &SourceTree, patterns: &[String]) -> Result<Vec<Source>, CopyError> {
     let mut out = Vec::new();
     for pat in patterns {
         let rel = clean_source(pat)?;
@@ -365,7 +407,7 @@ impl<W: Write> Producer<'_, W> {
             .append_data(&mut h, dest, &mut limited)
             .map_err(|e| src_err(src, e))?;
         if limited.limit() != 0 {
-            return Err(src_err(src, "file shrank while being copied"));
+            return Err(src_msg(src, "file shrank while being copied"));
         }
         Ok(())
     }
@@ -458,7 +500,7 @@ impl<W: Write> Producer<'_, W> {
                     .map_err(io)?;
                 Ok(())
             }
-            _ => Err(src_err(
+            _ => Err(src_msg(
                 src,
                 "cannot copy sockets or device files from the build context",
             )),
@@ -595,7 +637,7 @@ fn produce<W: Write>(
                     // The resolved object itself (symlinks already followed inside the tree).
                     let st = nix::sys::stat::fstat(&handle).map_err(|e| src_err(rel, e))?;
                     if kind_of(&st) != SFlag::S_IFREG {
-                        return Err(src_err(rel, "not a regular file or directory"));
+                        return Err(src_msg(rel, "not a regular file or directory"));
                     }
                     let f = handle
                         .reopen(OpenFlags::O_RDONLY)
@@ -635,7 +677,7 @@ pub fn copy_into(
                 tx,
                 buf: Vec::with_capacity(256 * 1024),
             };
-            produce(tree, plan, ov, w)
+            tree.access(|| produce(tree, plan, ov, w))
         });
         let unpacked = unpack::unpack_into(&mut reader, rootfs, &plan.dest_dir, opts, true);
         drop(reader);
@@ -657,19 +699,22 @@ pub fn add_archive(
     rootfs: &Path,
     dest_dir: &Path,
 ) -> Result<bool, CopyError> {
-    let handle = tree.root.resolve(rel).map_err(|e| src_err(rel, e))?;
-    let f = handle
-        .reopen(OpenFlags::O_RDONLY)
-        .map_err(|e| src_err(rel, e))?;
-    if !f.metadata().map_err(|e| src_err(rel, e))?.is_file() {
+    let opened = tree.access(|| -> Result<Option<File>, CopyError> {
+        let handle = tree.root.resolve(rel).map_err(|e| src_err(rel, e))?;
+        let f = handle
+            .reopen(OpenFlags::O_RDONLY)
+            .map_err(|e| src_err(rel, e))?;
+        if !f.metadata().map_err(|e| src_err(rel, e))?.is_file() {
+            return Ok(None);
+        }
+        let f2 = handle
+            .reopen(OpenFlags::O_RDONLY)
+            .map_err(|e| src_err(rel, e))?;
+        Ok(looks_like_tar(f2)?.then_some(f))
+    })?;
+    let Some(f) = opened else {
         return Ok(false);
-    }
-    let f2 = handle
-        .reopen(OpenFlags::O_RDONLY)
-        .map_err(|e| src_err(rel, e))?;
-    if !looks_like_tar(f2)? {
-        return Ok(false);
-    }
+    };
     let (_, stream) = crate::compression::decompress(f).map_err(|e| src_err(rel, e))?;
     let opts = UnpackOptions {
         allow_devices: false,

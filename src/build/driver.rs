@@ -159,8 +159,9 @@ struct FromMount {
     _mount: Option<OverlayMount>,
 }
 
+/// Read a file the user named (Dockerfile, .dockerignore): with their rights when setuid.
 fn read_limited(path: &Path, what: &str) -> Result<String, BuildError> {
-    let f = std::fs::File::open(path)
+    let f = crate::privilege::as_caller(|| std::fs::File::open(path))
         .map_err(|e| BuildError::Input(format!("read {what} {}: {e}", path.display())))?;
     let mut buf = String::new();
     f.take(MAX_DOCKERFILE_SIZE as u64 + 1)
@@ -302,7 +303,7 @@ impl Driver<'_> {
             tracing::warn!("build arg {a} was not consumed by the Dockerfile");
         }
         let ignore_path = opts.context_dir.join(".dockerignore");
-        let ignore = if ignore_path.exists() {
+        let ignore = if crate::privilege::as_caller(|| ignore_path.exists()) {
             let t = read_limited(&ignore_path, ".dockerignore")?;
             IgnoreMatcher::from_dockerignore(&t)
                 .map_err(|e| BuildError::Input(format!(".dockerignore: {e}")))?

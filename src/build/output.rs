@@ -131,7 +131,7 @@ impl Output {
     pub fn precheck(&self) -> Result<(), OutputError> {
         match self {
             Output::Archive { path, .. } => {
-                if path.exists() {
+                if crate::privilege::as_caller(|| path.exists()) {
                     return Err(OutputError::Invalid(format!(
                         "output file already exist: {:?}, try to remove existing tarball or rename output file",
                         path.display().to_string()

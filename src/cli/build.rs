@@ -94,6 +94,12 @@ pub fn run(settings: &Settings, args: BuildArgsCli) -> Result<(), CliError> {
         Some(_) => ImageFormat::Oci,
     };
     // Capabilities are checked before anything is built.
+    // Extra capabilities (CAP_SYS_ADMIN can mount a devtmpfs, ...) are root's to give: a
+    // group member of a setuid install builds with the default set.
+    if !args.cap_add.is_empty() {
+        crate::privilege::refuse_root_only(&["--cap-add"])
+            .map_err(|e| CliError::Usage(e.to_string()))?;
+    }
     let cap_add =
         crate::sandbox::validate_caps(&args.cap_add).map_err(|e| CliError::Usage(e.to_string()))?;
     let context = std::path::absolute(&args.context).map_err(|e| CliError::Other(e.to_string()))?;
@@ -177,13 +183,16 @@ pub fn run(settings: &Settings, args: BuildArgsCli) -> Result<(), CliError> {
 fn write_private(path: &std::path::Path, bytes: &[u8]) -> Result<(), CliError> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)
-        .map_err(|e| CliError::Other(format!("write {}: {e}", path.display())))?;
+    // The user's file: written with their rights when installed setuid.
+    let mut f = crate::privilege::as_caller(|| {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(path)
+    })
+    .map_err(|e| CliError::Other(format!("write {}: {e}", path.display())))?;
     f.write_all(bytes)
         .map_err(|e| CliError::Other(format!("write {}: {e}", path.display())))
 }

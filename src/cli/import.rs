@@ -17,7 +17,9 @@ pub struct ImportArgs {
 
 pub fn run(settings: &Settings, args: ImportArgs) -> Result<(), CliError> {
     let store = open_store(settings)?;
-    let total = std::fs::metadata(&args.file).map(|m| m.len()).unwrap_or(0);
+    let total = crate::privilege::as_caller(|| std::fs::metadata(&args.file))
+        .map(|m| m.len())
+        .unwrap_or(0);
     let bar = progress::bytes_bar(total, "Importing");
     let mut on_progress = |n: u64| bar.set(n);
     let res = import::import(&store, &args.file, &args.reference, &mut on_progress);

@@ -43,7 +43,7 @@ pub fn run(settings: &Settings, args: LoadArgs) -> Result<(), CliError> {
         if args.base.is_some() && args.base == args.lib {
             return Err(CliError::Usage("base and lib tarballs are the same".into()));
         }
-        if !dir.exists() {
+        if !crate::privilege::as_caller(|| dir.exists()) {
             return Err(CliError::Usage(format!(
                 "image tarball directory {:?} is not exist",
                 dir.display().to_string()

@@ -161,7 +161,36 @@ fn init_logging(level: &str) {
         .try_init();
 }
 
+/// For a setuid invocation: the global options the caller gave that only root may give.
+fn root_only_flags(g: &GlobalArgs) -> Vec<&'static str> {
+    let mut out = Vec::new();
+    if g.dataroot.is_some() {
+        out.push("--dataroot");
+    }
+    if g.runroot.is_some() {
+        out.push("--runroot");
+    }
+    if g.config != std::path::Path::new(crate::config::DEFAULT_CONFIG_DIR) {
+        out.push("--config");
+    }
+    if g.storage_driver.is_some() {
+        out.push("--storage-driver");
+    }
+    if !g.storage_opt.is_empty() {
+        out.push("--storage-opt");
+    }
+    out
+}
+
 fn dispatch(cli: Cli) -> Result<(), CliError> {
+    if crate::privilege::caller().is_some() {
+        // Setuid invocation by a non-root user: the admin's configuration only, the admin's
+        // group only.
+        crate::privilege::refuse_root_only(&root_only_flags(&cli.global))
+            .map_err(|e| CliError::Usage(e.to_string()))?;
+        let settings = Settings::resolve(&cli.global.to_options())?;
+        crate::privilege::authorize(&settings.group).map_err(|e| CliError::Usage(e.to_string()))?;
+    }
     match cli.command {
         Command::Version => {
             version::run();
@@ -198,6 +227,11 @@ fn dispatch(cli: Cli) -> Result<(), CliError> {
 
 /// Parse `args` and run the command. Errors print as one line on stderr, exit status 1.
 pub fn main_with_args(args: impl IntoIterator<Item = std::ffi::OsString>) -> ExitCode {
+    // First of all: a setuid invocation gets its environment replaced before anything reads it.
+    if let Err(e) = crate::privilege::init() {
+        eprintln!("{e}");
+        return ExitCode::from(1);
+    }
     let cli = match Cli::try_parse_from(args) {
         Ok(c) => c,
         Err(e) => {

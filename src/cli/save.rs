@@ -92,7 +92,7 @@ pub fn run(settings: &Settings, args: SaveArgs) -> Result<(), CliError> {
             "oci image format now only supports saving single image".into(),
         ));
     }
-    if std::fs::symlink_metadata(&output).is_ok() {
+    if crate::privilege::as_caller(|| std::fs::symlink_metadata(&output).is_ok()) {
         return Err(CliError::Usage(format!(
             "output file already exist: {:?}, try to remove existing tarball or rename output file",
             output.display().to_string()

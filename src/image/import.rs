@@ -56,11 +56,14 @@ pub fn open_source(path: &Path, limit: u64, what: &str) -> Result<(File, u64), I
         path: path.to_path_buf(),
         reason,
     };
-    let f = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NOCTTY | libc::O_NONBLOCK)
-        .open(path)
-        .map_err(|e| err(e.to_string()))?;
+    // A path the user named: opened with their rights when installed setuid.
+    let f = crate::privilege::as_caller(|| {
+        std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NOCTTY | libc::O_NONBLOCK)
+            .open(path)
+    })
+    .map_err(|e| err(e.to_string()))?;
     let md = f.metadata().map_err(|e| err(e.to_string()))?;
     if !md.is_file() {
         return Err(err(format!("{what} must be a regular file")));

@@ -85,6 +85,11 @@ pub fn build_client(
         .timeout(None)
         .pool_max_idle_per_host(8)
         .user_agent(concat!("isula-build/", env!("CARGO_PKG_VERSION")));
+    if crate::privilege::caller().is_some() {
+        // A setuid caller's proxy variables are for their RUN steps: registry traffic, which
+        // carries the admin's saved credentials, never goes through a proxy they chose.
+        b = b.no_proxy();
+    }
     for ca in &tls.ca_files {
         let pem = read_small(ca)?;
         let certs = reqwest::Certificate::from_pem_bundle(&pem)

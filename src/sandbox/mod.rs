@@ -175,11 +175,22 @@ pub fn run(spec: &RunSpec) -> Result<i32, SandboxError> {
         .stdout(Stdio::inherit())
         .stderr(Stdio::inherit());
     // SAFETY: the closure runs in the forked child before exec and only makes
-    // async-signal-safe system calls (fcntl, prctl, getppid) on plain integers; it allocates
-    // nothing and touches no lock.
+    // async-signal-safe system calls (fcntl, setgroups, setresgid, setresuid, prctl, getppid)
+    // on plain integers and a null pointer; it allocates nothing and touches no lock.
     unsafe {
         cmd.pre_exec(move || {
             if libc::fcntl(status_fd, libc::F_SETFD, 0) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            // A setuid invocation (real uid = the caller, see crate::privilege): the helper
+            // is ours, not the caller's, so it runs with every id 0 and no supplementary
+            // group of the caller. This comes before PDEATHSIG: changing credentials
+            // clears it.
+            if libc::getuid() != 0
+                && (libc::setgroups(0, std::ptr::null()) != 0
+                    || libc::setresgid(0, 0, 0) != 0
+                    || libc::setresuid(0, 0, 0) != 0)
+            {
                 return Err(std::io::Error::last_os_error());
             }
             if libc::prctl(

@@ -12,3 +12,4 @@ mod registry;
 mod sandbox;
 mod save_load;
 mod settings;
+mod setuid;

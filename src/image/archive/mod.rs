@@ -455,15 +455,18 @@ impl NewFile {
             ".{name}.tmp-{}",
             crate::storage::fsutil::random_hex(6)
         ));
-        let f = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&tmp)
-            .map_err(|e| ArchiveError::Write {
-                path: dest.display().to_string(),
-                source: e,
-            })?;
+        // The user's file: created with their rights (and owned by them) when setuid.
+        let f = crate::privilege::as_caller(|| {
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&tmp)
+        })
+        .map_err(|e| ArchiveError::Write {
+            path: dest.display().to_string(),
+            source: e,
+        })?;
         Ok((
             NewFile {
                 tmp,
@@ -482,8 +485,12 @@ impl NewFile {
         // No fsync: like cp or docker save, the output is as durable as any file written;
         // the store's own writes are the ones that must survive a crash.
         drop(f);
-        std::fs::hard_link(&self.tmp, &self.dest).map_err(err)?;
-        let _ = std::fs::remove_file(&self.tmp);
+        crate::privilege::as_caller(|| {
+            std::fs::hard_link(&self.tmp, &self.dest)?;
+            let _ = std::fs::remove_file(&self.tmp);
+            Ok(())
+        })
+        .map_err(err)?;
         self.done = true;
         Ok(())
     }
@@ -492,7 +499,7 @@ impl NewFile {
 impl Drop for NewFile {
     fn drop(&mut self) {
         if !self.done {
-            let _ = std::fs::remove_file(&self.tmp);
+            let _ = crate::privilege::as_caller(|| std::fs::remove_file(&self.tmp));
         }
     }
 }

@@ -126,6 +126,10 @@ fn tar_name(name_tag: &str, suffix: &str) -> String {
 
 /// The dest dir: created when missing; an existing one must be an empty directory.
 fn prepare_dest(dest: &Path) -> Result<bool, ImageError> {
+    crate::privilege::as_caller(|| prepare_dest_as_caller(dest))
+}
+
+fn prepare_dest_as_caller(dest: &Path) -> Result<bool, ImageError> {
     match std::fs::symlink_metadata(dest) {
         Err(_) => {
             std::fs::create_dir_all(dest).map_err(|e| ImageError::Source {
@@ -166,13 +170,27 @@ impl Drop for Cleanup {
         if self.done {
             return;
         }
-        for f in &self.files {
-            let _ = std::fs::remove_file(f);
-        }
-        if self.created_dir {
-            let _ = std::fs::remove_dir(&self.dest);
-        }
+        crate::privilege::as_caller(|| {
+            for f in &self.files {
+                let _ = std::fs::remove_file(f);
+            }
+            if self.created_dir {
+                let _ = std::fs::remove_dir(&self.dest);
+            }
+        });
     }
+}
+
+/// Create a new file in the user's dest dir (with their rights when installed setuid).
+fn create_package_file(path: &Path) -> Result<std::fs::File, ImageError> {
+    crate::privilege::as_caller(|| {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path)
+    })
+    .map_err(|e| invalid(format!("create {:?}: {e}", path.display().to_string())))
 }
 
 /// A gzip-compressed tar package being written; its sha256 is computed on the way.
@@ -182,12 +200,7 @@ struct Package {
 
 impl Package {
     fn create(path: &Path, cleanup: &mut Cleanup) -> Result<Package, ImageError> {
-        let f = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(path)
-            .map_err(|e| invalid(format!("create {:?}: {e}", path.display().to_string())))?;
+        let f = create_package_file(path)?;
         cleanup.files.push(path.to_path_buf());
         let w = HashingWriter::new(BufWriter::with_capacity(1 << 20, f));
         Ok(Package {
@@ -409,12 +422,7 @@ pub fn save(
     }
     let mb = serde_json::to_vec(&manifest).map_err(|x| ImageError::Save(x.to_string()))?;
     let mpath = opts.dest.join(MANIFEST_FILE);
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&mpath)
-        .map_err(|e| invalid(format!("create {:?}: {e}", mpath.display().to_string())))?;
+    let mut f = create_package_file(&mpath)?;
     cleanup.files.push(mpath.clone());
     f.write_all(&mb)
         .and_then(|_| f.sync_all())
