@@ -632,3 +632,55 @@ fn member_runs_steps_in_the_sandbox_but_not_the_hidden_entry_points() {
     ]);
     assert!(out.contains("run-as-0-groups-1"), "{out}");
 }
+
+#[test]
+fn member_cannot_point_the_docker_daemon_or_isulad_outputs_elsewhere() {
+    let Some(e) = SetuidEnv::new() else { return };
+    member_import(&e, "base:1");
+    let ctx = e.path("home/ctx");
+    std::fs::create_dir(&ctx).expect("ctx");
+    write(&ctx.join("Dockerfile"), b"FROM base:1\nLABEL a=b\n");
+    // A stand-in `isula` on the member's PATH: root must never run it.
+    let bin = e.path("home/bin");
+    std::fs::create_dir(&bin).expect("bin");
+    let marker = e.path("home/ran-as-root");
+    write(
+        &bin.join("isula"),
+        format!("#!/bin/sh\ntouch '{}'\n", marker.display()).as_bytes(),
+    );
+    chmod(&bin.join("isula"), 0o755);
+    let path = format!("{}:/usr/sbin:/usr/bin:/sbin:/bin", bin.display());
+    let ctx_s = ctx.to_str().expect("utf8");
+    let out = e.run_as(
+        &e.member,
+        &["ctr-img", "build", "-o", "isulad:app:1", ctx_s],
+        &[("PATH", &path)],
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    if Path::new("/usr/bin/isula").exists() || Path::new("/bin/isula").exists() {
+        eprintln!("SKIP (partly) member_cannot_point_...: a real isula is installed");
+    } else {
+        assert_eq!(out.status.code(), Some(1), "{err}");
+        assert!(err.contains("isula command not found in PATH"), "{err}");
+    }
+    assert!(!marker.exists(), "the member's isula ran as root");
+    // DOCKER_HOST is the member's to set only for their own docker client: the privileged
+    // process uses the default socket.
+    let fake = e.path("home/fake.sock");
+    let _listener = std::os::unix::net::UnixListener::bind(&fake).expect("bind");
+    let host = format!("unix://{}", fake.display());
+    let out = e.run_as(
+        &e.member,
+        &["ctr-img", "build", "-o", "docker-daemon:app:1", ctx_s],
+        &[("DOCKER_HOST", &host)],
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains(fake.to_str().expect("utf8")), "{err}");
+    if !Path::new("/var/run/docker.sock").exists() {
+        assert_eq!(out.status.code(), Some(1), "{err}");
+        assert!(
+            err.contains("cannot connect to the Docker daemon at unix:///var/run/docker.sock"),
+            "{err}"
+        );
+    }
+}
