@@ -3,7 +3,8 @@
 # owner root, group GROUP, mode 4750 (setuid root, executable only by root and GROUP).
 # See docs/SETUID.md for what members of the group can and cannot do.
 #
-# usage: enable-setuid.sh [--undo] [BINARY]   (BINARY defaults to /usr/bin/isula-build)
+# usage: enable-setuid.sh [--undo] [BINARY]   (BINARY defaults to /usr/bin/isula-build;
+#        --undo puts it back to root:root 0550, as packaging/install.sh installs it)
 # The group is read from /etc/isula-build/configuration.toml (`group`, default "isula")
 # and created when missing.
 set -eu
@@ -26,8 +27,8 @@ if [ ! -f "$bin" ]; then
 fi
 if [ "$undo" -eq 1 ]; then
     chown root:root "$bin"
-    chmod 0755 "$bin"
-    echo "$bin: setuid mode removed (root:root 0755)"
+    chmod 0550 "$bin"
+    echo "$bin: setuid mode removed (root:root 0550, as packaging/install.sh installs it)"
     exit 0
 fi
 
