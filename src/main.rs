@@ -5,5 +5,13 @@ fn main() -> std::process::ExitCode {
     if isula_build::sandbox::is_hidden_invocation() {
         isula_build::sandbox::helper_main()
     }
+    // A build worker of the isula-builder server (also before any thread exists).
+    if isula_build::compat::is_worker_invocation() {
+        return isula_build::compat::worker_main();
+    }
+    let argv0 = std::env::args_os().next().unwrap_or_default();
+    if isula_build::compat::is_server_name(&argv0) {
+        return isula_build::compat::main_with_args(std::env::args_os());
+    }
     isula_build::cli::main_with_args(std::env::args_os())
 }

@@ -2,6 +2,7 @@
 
 mod bad_input;
 mod build;
+mod compat;
 mod common;
 mod concurrency;
 mod crash;
