@@ -1,9 +1,9 @@
 //! `ctr-img images`.
 
 use crate::cli::output::{format_size, simple_table};
-use crate::display::local_time;
 use crate::cli::{open_store, CliError};
 use crate::config::Settings;
+use crate::display::local_time;
 use crate::image::manage;
 
 /// Empty table, exactly as upstream prints it.

@@ -120,12 +120,16 @@ impl Control for Backend {
 
     async fn login(&self, r: Request<LoginRequest>) -> Result<Response<LoginResponse>, Status> {
         log_request("LoginRequest");
-        registry::login(self, r.into_inner()).await.map(Response::new)
+        registry::login(self, r.into_inner())
+            .await
+            .map(Response::new)
     }
 
     async fn logout(&self, r: Request<LogoutRequest>) -> Result<Response<LogoutResponse>, Status> {
         log_request("LogoutRequest");
-        registry::logout(self, r.into_inner()).await.map(Response::new)
+        registry::logout(self, r.into_inner())
+            .await
+            .map(Response::new)
     }
 
     type LoadStream = LineStream<LoadResponse>;
@@ -164,7 +168,9 @@ impl Control for Backend {
         r: Request<ManifestCreateRequest>,
     ) -> Result<Response<ManifestCreateResponse>, Status> {
         log_request("ManifestCreateRequest");
-        manifest::create(self, r.into_inner()).await.map(Response::new)
+        manifest::create(self, r.into_inner())
+            .await
+            .map(Response::new)
     }
 
     async fn manifest_annotate(
@@ -172,7 +178,9 @@ impl Control for Backend {
         r: Request<ManifestAnnotateRequest>,
     ) -> Result<Response<()>, Status> {
         log_request("ManifestAnnotateRequest");
-        manifest::annotate(self, r.into_inner()).await.map(Response::new)
+        manifest::annotate(self, r.into_inner())
+            .await
+            .map(Response::new)
     }
 
     async fn manifest_inspect(
@@ -180,7 +188,9 @@ impl Control for Backend {
         r: Request<ManifestInspectRequest>,
     ) -> Result<Response<ManifestInspectResponse>, Status> {
         log_request("ManifestInspectRequest");
-        manifest::inspect(self, r.into_inner()).await.map(Response::new)
+        manifest::inspect(self, r.into_inner())
+            .await
+            .map(Response::new)
     }
 
     type ManifestPushStream = LineStream<ManifestPushResponse>;

@@ -99,7 +99,9 @@ impl Builds {
         entity: &str,
     ) -> Result<(mpsc::Sender<String>, Registration), CompatError> {
         if self.closing.load(Ordering::SeqCst) {
-            return Err(CompatError::Invalid("isula-builder is shutting down".into()));
+            return Err(CompatError::Invalid(
+                "isula-builder is shutting down".into(),
+            ));
         }
         let mut st = self.state();
         if st.workers.len() >= MAX_BUILDS {
@@ -176,7 +178,10 @@ impl Drop for Registration {
 
 /// Status: the log lines of build `buildID`, each newline-terminated (the client prints
 /// them as they come). Waits for the build to start, as upstream does.
-pub fn status(b: &Backend, req: StatusRequest) -> Result<ReceiverStream<Result<StatusResponse, Status>>, Status> {
+pub fn status(
+    b: &Backend,
+    req: StatusRequest,
+) -> Result<ReceiverStream<Result<StatusResponse, Status>>, Status> {
     let mut rx = b.builds.take_status(&req.build_id)?;
     let (tx, out) = mpsc::channel(64);
     tokio::spawn(async move {
@@ -307,7 +312,10 @@ pub async fn build(b: &Backend, req: BuildRequest) -> Result<BuildResponse, Stat
             }
         }
         if dropped > 0 {
-            tracing::warn!("build {}: {dropped} log lines dropped (no Status reader)", req.build_id);
+            tracing::warn!(
+                "build {}: {dropped} log lines dropped (no Status reader)",
+                req.build_id
+            );
         }
     };
     let result = async move {
@@ -329,10 +337,9 @@ pub async fn build(b: &Backend, req: BuildRequest) -> Result<BuildResponse, Stat
             tracing::error!(build_id = %req.build_id, "build failed: {e}");
             Err(CompatError::Build(e).into())
         }
-        (None, None) if closing => Err(CompatError::Build(
-            "build cancelled: isula-builder is shutting down".into(),
-        )
-        .into()),
+        (None, None) if closing => {
+            Err(CompatError::Build("build cancelled: isula-builder is shutting down".into()).into())
+        }
         (None, None) => {
             let how = match (&fed, &status) {
                 (Err(e), _) => format!("job not delivered: {e}"),

@@ -168,7 +168,11 @@ mod tests {
         let c = encrypt_for(&public, "s3cret=with=equals").unwrap();
         assert_eq!(c.len(), KEY_BITS / 8 * 2);
         assert_eq!(k.decrypt(&c).unwrap(), "s3cret=with=equals");
-        assert!(k.decrypt("zz").unwrap_err().to_string().starts_with("decryption failed"));
+        assert!(k
+            .decrypt("zz")
+            .unwrap_err()
+            .to_string()
+            .starts_with("decryption failed"));
         let other = ServerKey::generate().unwrap();
         assert!(other.decrypt(&c).is_err());
     }

@@ -134,7 +134,11 @@ mod tests {
     #[test]
     fn group_flag_beats_file() {
         let d = tempfile::tempdir().unwrap();
-        std::fs::write(d.path().join("configuration.toml"), "group = \"fromfile\"\n").unwrap();
+        std::fs::write(
+            d.path().join("configuration.toml"),
+            "group = \"fromfile\"\n",
+        )
+        .unwrap();
         let conf = d.path().to_str().unwrap();
         let a = ServerArgs::try_parse_from(["isula-builder", "--config", conf]).unwrap();
         let c = a.resolve().unwrap();

@@ -102,8 +102,12 @@ pub fn import(b: &Backend, req: ImportRequest) -> LineStream<ImportResponse> {
                 ));
             }
             let store = open_store(&settings)?;
-            let done =
-                crate::image::import::import(&store, Path::new(&req.source), &req.reference, &mut |_| {})?;
+            let done = crate::image::import::import(
+                &store,
+                Path::new(&req.source),
+                &req.reference,
+                &mut |_| {},
+            )?;
             emit(format!("Import success with image id: {:?}\n", done.id));
             Ok(())
         },
@@ -114,7 +118,9 @@ pub fn import(b: &Backend, req: ImportRequest) -> LineStream<ImportResponse> {
 fn layer_line(p: Progress, emit: &(dyn Fn(String) + Sync)) {
     match p {
         Progress::Layer { id, .. } => emit(format!("Copying blob {id}\n")),
-        Progress::LayerExists { id } => emit(format!("Copying blob {id} skipped: already exists\n")),
+        Progress::LayerExists { id } => {
+            emit(format!("Copying blob {id} skipped: already exists\n"))
+        }
         Progress::Bytes(_) | Progress::LayerDone => {}
     }
 }
@@ -175,7 +181,9 @@ pub fn save(b: &Backend, req: SaveRequest) -> LineStream<SaveResponse> {
         |log| SaveResponse { log },
         move |emit| {
             if req.images.is_empty() {
-                return Err(CompatError::Invalid("save accepts at least one image".into()));
+                return Err(CompatError::Invalid(
+                    "save accepts at least one image".into(),
+                ));
             }
             let store = open_store(&settings)?;
             if let Some(sep) = req.sep.filter(|s| s.enabled) {
@@ -212,9 +220,13 @@ pub fn save(b: &Backend, req: SaveRequest) -> LineStream<SaveResponse> {
                     "oci image format now only supports saving single image".into(),
                 ));
             }
-            crate::image::save::save(&store, &req.images, Path::new(&req.path), format, &mut |p| {
-                layer_line(p, emit)
-            })?;
+            crate::image::save::save(
+                &store,
+                &req.images,
+                Path::new(&req.path),
+                format,
+                &mut |p| layer_line(p, emit),
+            )?;
             Ok(())
         },
     )

@@ -4,8 +4,8 @@
 use crate::compat::backend::{blocking, open_store, stream_blocking, Backend, LineStream};
 use crate::compat::error::CompatError;
 use crate::compat::proto::{
-    ManifestAnnotateRequest, ManifestCreateRequest, ManifestCreateResponse,
-    ManifestInspectRequest, ManifestInspectResponse, ManifestPushRequest, ManifestPushResponse,
+    ManifestAnnotateRequest, ManifestCreateRequest, ManifestCreateResponse, ManifestInspectRequest,
+    ManifestInspectResponse, ManifestPushRequest, ManifestPushResponse,
 };
 use crate::config::Settings;
 use crate::registry::manifest_list::{self, Annotation};
@@ -35,7 +35,8 @@ pub async fn create(
             ));
         }
         let store = open_store(&settings)?;
-        let image_id = manifest_list::create(&store, &settings, &req.manifest_list, &req.manifests)?;
+        let image_id =
+            manifest_list::create(&store, &settings, &req.manifest_list, &req.manifests)?;
         Ok(ManifestCreateResponse { image_id })
     })
     .await
@@ -94,7 +95,9 @@ pub fn push(b: &Backend, req: ManifestPushRequest) -> LineStream<ManifestPushRes
                         req.manifest_list, req.dest
                     ))
                 })?;
-            emit(format!("Writing manifest list {digest} to image destination\n"));
+            emit(format!(
+                "Writing manifest list {digest} to image destination\n"
+            ));
             Ok(())
         },
     )

@@ -22,7 +22,9 @@ pub fn pull(b: &Backend, req: PullRequest) -> LineStream<PullResponse> {
         |response| PullResponse { response },
         move |emit| {
             if req.image_name.is_empty() {
-                return Err(CompatError::Invalid("pull requires exactly one argument".into()));
+                return Err(CompatError::Invalid(
+                    "pull requires exactly one argument".into(),
+                ));
             }
             let store = open_store(&settings)?;
             let on = |p: Progress<'_>| match p {
@@ -57,7 +59,9 @@ pub fn push(b: &Backend, req: PushRequest) -> LineStream<PushResponse> {
                 f => f.parse().map_err(CompatError::Invalid)?,
             };
             if req.image_name.is_empty() {
-                return Err(CompatError::Invalid("push requires exactly one argument".into()));
+                return Err(CompatError::Invalid(
+                    "push requires exactly one argument".into(),
+                ));
             }
             let store = open_store(&settings)?;
             let on = |p: PushProgress<'_>| match p {
@@ -134,7 +138,10 @@ pub async fn login(b: &Backend, req: LoginRequest) -> Result<LoginResponse, Stat
         };
         credentials::verify(&settings, &server, &creds)?;
         credentials::store(&settings.config_dir, &server, &creds)?;
-        tracing::info!("Success login server: {server} with username: {}", req.username);
+        tracing::info!(
+            "Success login server: {server} with username: {}",
+            req.username
+        );
         Ok(content(LOGIN_SUCCESS))
     })
     .await

@@ -57,8 +57,7 @@ pub fn run(cfg: ServerConfig) -> Result<(), CompatError> {
     init_logging(&cfg.settings.log_level);
     let s = &cfg.settings;
     // Everything up to the runtime happens while single-threaded (the socket's umask).
-    let gid = socket::group_gid(&cfg.group)
-        .map_err(|e| CompatError::Socket(e.to_string()))?;
+    let gid = socket::group_gid(&cfg.group).map_err(|e| CompatError::Socket(e.to_string()))?;
     socket::create_private_dir(&s.dataroot)?;
     let lock = socket::lock_runroot(&s.runroot)?;
     // Opening the store checks the data root and creates its layout.

@@ -2,8 +2,8 @@
 
 use crate::compat::backend::{blocking, open_store, Backend};
 use crate::compat::proto::{
-    health_check_response::ServingStatus, HealthCheckResponse, InfoRequest, InfoResponse,
-    MemData, MemStat, RegistryData, StorageData, VersionResponse,
+    health_check_response::ServingStatus, HealthCheckResponse, InfoRequest, InfoResponse, MemData,
+    MemStat, RegistryData, StorageData, VersionResponse,
 };
 use crate::system::VERSION;
 use tonic::Status;

@@ -55,12 +55,8 @@ pub fn verify(
     }
     .api_host()
     .to_string();
-    let client = crate::registry::RegistryClient::connect(
-        settings,
-        server,
-        &api_host,
-        Some(creds.clone()),
-    )?;
+    let client =
+        crate::registry::RegistryClient::connect(settings, server, &api_host, Some(creds.clone()))?;
     client.check_login()
 }
 

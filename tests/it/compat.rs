@@ -211,7 +211,12 @@ async fn drain<T>(
 }
 
 /// Import `tar` as `name` through the Import RPC; returns the image ID.
-fn import(rt: &tokio::runtime::Runtime, c: &mut ControlClient<Channel>, tar: &Path, name: &str) -> String {
+fn import(
+    rt: &tokio::runtime::Runtime,
+    c: &mut ControlClient<Channel>,
+    tar: &Path,
+    name: &str,
+) -> String {
     let (lines, err) = rt.block_on(async {
         let s = c
             .import(ImportRequest {
@@ -234,14 +239,22 @@ fn import(rt: &tokio::runtime::Runtime, c: &mut ControlClient<Channel>, tar: &Pa
     id.to_string()
 }
 
-fn list(rt: &tokio::runtime::Runtime, c: &mut ControlClient<Channel>, name: &str) -> Result<Vec<list_response::ImageInfo>, tonic::Status> {
+fn list(
+    rt: &tokio::runtime::Runtime,
+    c: &mut ControlClient<Channel>,
+    name: &str,
+) -> Result<Vec<list_response::ImageInfo>, tonic::Status> {
     rt.block_on(c.list(ListRequest {
         image_name: name.into(),
     }))
     .map(|r| r.into_inner().images)
 }
 
-fn remove(rt: &tokio::runtime::Runtime, c: &mut ControlClient<Channel>, req: RemoveRequest) -> (Vec<String>, Option<tonic::Status>) {
+fn remove(
+    rt: &tokio::runtime::Runtime,
+    c: &mut ControlClient<Channel>,
+    req: RemoveRequest,
+) -> (Vec<String>, Option<tonic::Status>) {
     rt.block_on(async {
         let s = c.remove(req).await.expect("remove").into_inner();
         drain(s, |m: &RemoveResponse| m.layer_message.clone()).await
@@ -286,7 +299,10 @@ fn server_socket_key_lock_notify_and_sigterm() {
     let n = notify.recv(&mut buf).expect("READY=1 datagram");
     let msg = String::from_utf8_lossy(&buf[..n]).into_owned();
     assert!(msg.lines().any(|l| l == "READY=1"), "{msg:?}");
-    assert!(msg.contains(&format!("MAINPID={}", server.pid())), "{msg:?}");
+    assert!(
+        msg.contains(&format!("MAINPID={}", server.pid())),
+        "{msg:?}"
+    );
 
     // The socket: mode 0660, root:root (the --group given).
     let md = std::fs::symlink_metadata(&server.socket).expect("socket");
@@ -304,13 +320,22 @@ fn server_socket_key_lock_notify_and_sigterm() {
     // HealthCheck and Version.
     let rt = runtime();
     let mut c = server.client(&rt);
-    let h = rt.block_on(c.health_check(())).expect("health").into_inner();
-    assert_eq!(h.status, health_check_response::ServingStatus::Serving as i32);
+    let h = rt
+        .block_on(c.health_check(()))
+        .expect("health")
+        .into_inner();
+    assert_eq!(
+        h.status,
+        health_check_response::ServingStatus::Serving as i32
+    );
     let v = rt.block_on(c.version(())).expect("version").into_inner();
     assert_eq!(v.version, env!("CARGO_PKG_VERSION"));
     assert!(v.go_version.starts_with("rustc "), "{v:?}");
     assert!(v.os_arch.starts_with("linux/"), "{v:?}");
-    assert!(!v.git_commit.is_empty() && !v.build_time.is_empty(), "{v:?}");
+    assert!(
+        !v.git_commit.is_empty() && !v.build_time.is_empty(),
+        "{v:?}"
+    );
 
     // One server per run root: a second one is refused with upstream's message, and the
     // first one's socket is left alone.
@@ -334,7 +359,9 @@ fn server_socket_key_lock_notify_and_sigterm() {
     assert!(st.success(), "{st}: {}", server.log_text());
     assert!(!server.socket.exists(), "socket left behind");
     assert!(!key.exists(), "public key left behind");
-    assert!(server.log_text().contains("Signal terminated received and exit"));
+    assert!(server
+        .log_text()
+        .contains("Signal terminated received and exit"));
 }
 
 #[test]
@@ -358,7 +385,9 @@ fn missing_group_and_bad_flags_are_clear_errors() {
         .expect("run");
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("only \"overlay\""));
-    let out = server_cmd(&env, &sock, &["extra-arg"]).output().expect("run");
+    let out = server_cmd(&env, &sock, &["extra-arg"])
+        .output()
+        .expect("run");
     assert_eq!(out.status.code(), Some(1));
     let out = Command::new(builder_link(env.dir.path()))
         .arg("--version")
@@ -380,7 +409,10 @@ fn image_rpcs_import_list_tag_save_load_remove_info() {
     let rows = list(&rt, &mut c, "").expect("list");
     assert_eq!(rows.len(), 1);
     let r = &rows[0];
-    assert_eq!((r.repository.as_str(), r.tag.as_str(), r.id.as_str()), ("compat/base", "1", id.as_str()));
+    assert_eq!(
+        (r.repository.as_str(), r.tag.as_str(), r.id.as_str()),
+        ("compat/base", "1", id.as_str())
+    );
     assert!(
         chrono::NaiveDateTime::parse_from_str(&r.created, "%Y-%m-%d %H:%M:%S").is_ok(),
         "{r:?}"
@@ -436,9 +468,10 @@ fn image_rpcs_import_list_tag_save_load_remove_info() {
     let (_, err) = save(&mut c, &oci, "oci");
     assert!(err.is_none(), "{err:?}");
     let (_, err) = save(&mut c, &server.env.path("x.tar"), "zip");
-    assert!(
-        err.expect("bad format").message().contains("wrong image format provided")
-    );
+    assert!(err
+        .expect("bad format")
+        .message()
+        .contains("wrong image format provided"));
 
     // Remove: untag one name, then the image; unknown names fail the stream.
     let (lines, err) = remove(
@@ -465,8 +498,16 @@ fn image_rpcs_import_list_tag_save_load_remove_info() {
         err.expect("one failed").message(),
         "remove one or more images failed"
     );
-    assert!(lines.contains(&format!("Deleted: sha256:{id}")), "{lines:?}");
-    assert!(lines.iter().any(|l| l.starts_with("Find local image \"nope:1\" failed")), "{lines:?}");
+    assert!(
+        lines.contains(&format!("Deleted: sha256:{id}")),
+        "{lines:?}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("Find local image \"nope:1\" failed")),
+        "{lines:?}"
+    );
     assert!(list(&rt, &mut c, "").expect("list").is_empty());
     let (_, err) = remove(
         &rt,
@@ -516,7 +557,10 @@ fn image_rpcs_import_list_tag_save_load_remove_info() {
         },
     );
     assert!(err.is_none(), "{err:?}");
-    assert!(lines.contains(&format!("Deleted: sha256:{id}")), "{lines:?}");
+    assert!(
+        lines.contains(&format!("Deleted: sha256:{id}")),
+        "{lines:?}"
+    );
     assert!(list(&rt, &mut c, "").expect("list").is_empty());
 
     // Info, plain and verbose.
@@ -537,7 +581,10 @@ fn image_rpcs_import_list_tag_save_load_remove_info() {
         .into_inner();
     assert!(i.mem_stat.expect("mem stat").mem_sys > 0);
     assert!(i.go_routines > 1);
-    assert_eq!(crate::common::check_store(&server.env.dataroot()), Vec::<String>::new());
+    assert_eq!(
+        crate::common::check_store(&server.env.dataroot()),
+        Vec::<String>::new()
+    );
 }
 
 const DOCKERFILE: &str = "FROM busybox\nARG http_proxy\nARG PLAIN\nCOPY hello.txt /hello.txt\nRUN echo \"run says $(cat /hello.txt) proxy=$http_proxy plain=$PLAIN\"\nCMD [\"/bin/sh\"]\n";
@@ -610,17 +657,27 @@ fn build_rpc_streams_status_and_decrypts_build_args() {
     let iid = server.env.path("iid");
     req.iidfile = iid.display().to_string();
     let (res, lines) = build_with_status(&rt, &c, req);
-    let image_id = res.unwrap_or_else(|e| panic!("build failed: {e:?}\n{lines:?}\n{}", server.log_text()));
+    let image_id =
+        res.unwrap_or_else(|e| panic!("build failed: {e:?}\n{lines:?}\n{}", server.log_text()));
     assert_eq!(image_id.len(), 64);
     assert!(lines.iter().all(|l| l.ends_with('\n')), "{lines:?}");
-    assert_eq!(lines.first().map(String::as_str), Some("STEP  1: FROM busybox\n"), "{lines:?}");
+    assert_eq!(
+        lines.first().map(String::as_str),
+        Some("STEP  1: FROM busybox\n"),
+        "{lines:?}"
+    );
     assert!(
-        lines.contains(&"run says hi-from-context proxy=http://proxy.example:3128 plain=a=b\n".to_string()),
+        lines.contains(
+            &"run says hi-from-context proxy=http://proxy.example:3128 plain=a=b\n".to_string()
+        ),
         "{lines:?}"
     );
     assert_eq!(
         lines.last(),
-        Some(&format!("Write image ID [{image_id}] to file: {}\n", iid.display()))
+        Some(&format!(
+            "Write image ID [{image_id}] to file: {}\n",
+            iid.display()
+        ))
     );
     assert_eq!(std::fs::read_to_string(&iid).expect("iidfile"), image_id);
     let rows = list(&rt, &mut c, "compat/built:1").expect("built image listed");
@@ -632,7 +689,10 @@ fn build_rpc_streams_status_and_decrypts_build_args() {
     req.output = format!("docker-archive:{}:compat/out:2", out.display());
     let (res, lines) = build_with_status(&rt, &c, req);
     let id2 = res.expect("second build");
-    assert_eq!(lines.last(), Some(&format!("Build success with image id: {id2}\n")));
+    assert_eq!(
+        lines.last(),
+        Some(&format!("Build success with image id: {id2}\n"))
+    );
     assert!(lines.contains(&"second\n".to_string()), "{lines:?}");
     assert!(out.is_file());
 
@@ -640,14 +700,23 @@ fn build_rpc_streams_status_and_decrypts_build_args() {
     let req = build_req("b3", &ctx, "FROM busybox\nRUN exit 3\n");
     let (res, lines) = build_with_status(&rt, &c, req);
     let e = res.expect_err("failing build");
-    assert!(e.message().contains("returned a non-zero code: 3"), "{}", e.message());
+    assert!(
+        e.message().contains("returned a non-zero code: 3"),
+        "{}",
+        e.message()
+    );
     assert!(!e.message().contains('\n'));
-    assert!(lines.iter().any(|l| l.starts_with("STEP  2: RUN exit 3")), "{lines:?}");
+    assert!(
+        lines.iter().any(|l| l.starts_with("STEP  2: RUN exit 3")),
+        "{lines:?}"
+    );
 
     // Bad requests: relative context, wrong format, undecryptable args, bad cap.
     let mut c2 = c.clone();
     let mut bad = build_req("b4", Path::new("relative"), "FROM busybox\n");
-    let e = rt.block_on(c2.build(bad.clone())).expect_err("relative context");
+    let e = rt
+        .block_on(c2.build(bad.clone()))
+        .expect_err("relative context");
     assert!(e.message().contains("absolute"), "{}", e.message());
     bad.context_dir = ctx.display().to_string();
     bad.format = "tar".into();
@@ -657,14 +726,21 @@ fn build_rpc_streams_status_and_decrypts_build_args() {
     bad.build_args = vec!["00ff".into()];
     bad.encrypted = true;
     let e = rt.block_on(c2.build(bad.clone())).expect_err("decrypt");
-    assert!(e.message().starts_with("decryption failed"), "{}", e.message());
+    assert!(
+        e.message().starts_with("decryption failed"),
+        "{}",
+        e.message()
+    );
     bad.build_args = vec![];
     bad.encrypted = false;
     bad.cap_add_list = vec!["CAP_NOT_REAL".into()];
     assert!(rt.block_on(c2.build(bad)).is_err());
 
     assert!(mounts_under(server.env.dir.path()).is_empty());
-    assert_eq!(crate::common::check_store(&server.env.dataroot()), Vec::<String>::new());
+    assert_eq!(
+        crate::common::check_store(&server.env.dataroot()),
+        Vec::<String>::new()
+    );
 }
 
 #[test]
@@ -679,7 +755,11 @@ fn sigterm_cancels_running_build_and_leaves_no_mounts() {
     import(&rt, &mut c, &bb, "busybox:latest");
     let ctx = server.env.path("ctx");
     std::fs::create_dir_all(&ctx).expect("ctx");
-    let req = build_req("long", &ctx, "FROM busybox\nRUN echo started && sleep 600\n");
+    let req = build_req(
+        "long",
+        &ctx,
+        "FROM busybox\nRUN echo started && sleep 600\n",
+    );
     let dir = server.env.dir.path().to_path_buf();
     let pid = server.pid();
     // Build in the background; once its RUN step has started, SIGTERM the server.
@@ -714,13 +794,20 @@ fn sigterm_cancels_running_build_and_leaves_no_mounts() {
         (res, lines, mounts_during)
     });
     assert!(lines.contains(&"started\n".to_string()), "{lines:?}");
-    assert!(!mounts_during.is_empty(), "the build had overlay mounts while running");
+    assert!(
+        !mounts_during.is_empty(),
+        "the build had overlay mounts while running"
+    );
     // The build fails (cancelled, or its connection closed by the stopping server).
     assert!(res.is_err(), "{res:?}");
     let st = server.terminate();
     assert!(st.success(), "{st}: {}", server.log_text());
     assert!(!server.socket.exists(), "socket left behind");
-    assert_eq!(mounts_under(&dir), Vec::<String>::new(), "mounts left behind");
+    assert_eq!(
+        mounts_under(&dir),
+        Vec::<String>::new(),
+        "mounts left behind"
+    );
     // No process of the build survives (the RUN's `sleep 600` included).
     let leftover: Vec<String> = std::fs::read_dir("/proc")
         .expect("proc")
@@ -730,7 +817,10 @@ fn sigterm_cancels_running_build_and_leaves_no_mounts() {
         .filter(|c| c.starts_with("sleep 600"))
         .collect();
     assert!(leftover.is_empty(), "{leftover:?}");
-    assert_eq!(crate::common::check_store(&server.env.dataroot()), Vec::<String>::new());
+    assert_eq!(
+        crate::common::check_store(&server.env.dataroot()),
+        Vec::<String>::new()
+    );
 }
 
 #[test]
@@ -758,7 +848,12 @@ fn registry_rpcs_login_push_pull_logout_and_manifests() {
 
     // Saved credentials are tried first; with none, the client is told to ask for them.
     let e = login(&mut c, "", "").expect_err("no saved credentials");
-    assert!(e.message().contains("Failed to authenticate existing credentials"), "{}", e.message());
+    assert!(
+        e.message()
+            .contains("Failed to authenticate existing credentials"),
+        "{}",
+        e.message()
+    );
     let e = login(&mut c, USER, "wrong-password").expect_err("wrong password");
     assert!(e.message().contains("unauthorized"), "{}", e.message());
     assert!(!e.message().contains("wrong-password"));
@@ -770,7 +865,11 @@ fn registry_rpcs_login_push_pull_logout_and_manifests() {
             password: PASS.into(),
         }))
         .expect_err("clear text password");
-    assert!(e.message().starts_with("decryption failed"), "{}", e.message());
+    assert!(
+        e.message().starts_with("decryption failed"),
+        "{}",
+        e.message()
+    );
     assert_eq!(login(&mut c, USER, PASS).expect("login"), "Login Succeeded");
     let auth = std::fs::read_to_string(server.env.conf().join("auth.json")).expect("auth.json");
     assert!(auth.contains(&reg.host()));
@@ -801,8 +900,14 @@ fn registry_rpcs_login_push_pull_logout_and_manifests() {
     };
     let (lines, err) = push(&mut c, &name, "docker");
     assert!(err.is_none(), "{err:?}");
-    assert!(lines.iter().any(|l| l.starts_with("Copying blob sha256:")), "{lines:?}");
-    assert_eq!(lines.last().map(String::as_str), Some("Writing manifest to image destination\n"));
+    assert!(
+        lines.iter().any(|l| l.starts_with("Copying blob sha256:")),
+        "{lines:?}"
+    );
+    assert_eq!(
+        lines.last().map(String::as_str),
+        Some("Writing manifest to image destination\n")
+    );
     let (_, err) = push(&mut c, &name, "zip");
     assert!(err.is_some());
     let (_, err) = remove(
@@ -830,11 +935,19 @@ fn registry_rpcs_login_push_pull_logout_and_manifests() {
     };
     let (lines, err) = pull(&mut c, &name);
     assert!(err.is_none(), "{err:?}");
-    assert_eq!(lines.last(), Some(&format!("Image ID: {id}\n")), "{lines:?}");
+    assert_eq!(
+        lines.last(),
+        Some(&format!("Image ID: {id}\n")),
+        "{lines:?}"
+    );
     assert_eq!(list(&rt, &mut c, &name).expect("pulled")[0].id, id);
     let (_, err) = pull(&mut c, &format!("{}:nope", reg.image("compat/none")));
     let e = err.expect("missing image");
-    assert!(e.message().starts_with("copying source image"), "{}", e.message());
+    assert!(
+        e.message().starts_with("copying source image"),
+        "{}",
+        e.message()
+    );
 
     // Manifest lists (the server runs with --experimental).
     let second = format!("{}:2", reg.image("compat/app"));
@@ -888,7 +1001,12 @@ fn registry_rpcs_login_push_pull_logout_and_manifests() {
         drain(s, |m: &ManifestPushResponse| m.result.clone()).await
     });
     assert!(err.is_none(), "{err:?}");
-    assert!(lines.last().is_some_and(|l| l.starts_with("Writing manifest list sha256:")), "{lines:?}");
+    assert!(
+        lines
+            .last()
+            .is_some_and(|l| l.starts_with("Writing manifest list sha256:")),
+        "{lines:?}"
+    );
     // What was pushed is a manifest list: pull one platform of it back by the list's tag.
     let (_, err) = pull(&mut c, &dest);
     assert!(err.is_none(), "{err:?}");
@@ -901,7 +1019,10 @@ fn registry_rpcs_login_push_pull_logout_and_manifests() {
         }))
         .expect("logout")
         .into_inner();
-    assert_eq!(out.result, format!("Removed authentication for {}", reg.host()));
+    assert_eq!(
+        out.result,
+        format!("Removed authentication for {}", reg.host())
+    );
     let e = rt
         .block_on(c.logout(LogoutRequest {
             server: reg.host(),
@@ -933,13 +1054,19 @@ fn manifest_rpcs_need_experimental() {
             manifests: vec![],
         }))
         .expect_err("not experimental");
-    assert_eq!(e.message(), "please enable experimental to use manifest feature");
+    assert_eq!(
+        e.message(),
+        "please enable experimental to use manifest feature"
+    );
     let e = rt
         .block_on(c.manifest_inspect(ManifestInspectRequest {
             manifest_list: "l".into(),
         }))
         .expect_err("not experimental");
-    assert_eq!(e.message(), "please enable experimental to use manifest feature");
+    assert_eq!(
+        e.message(),
+        "please enable experimental to use manifest feature"
+    );
     let e = rt
         .block_on(c.manifest_annotate(ManifestAnnotateRequest {
             manifest_list: "l".into(),
@@ -947,7 +1074,10 @@ fn manifest_rpcs_need_experimental() {
             ..Default::default()
         }))
         .expect_err("not experimental");
-    assert_eq!(e.message(), "please enable experimental to use manifest feature");
+    assert_eq!(
+        e.message(),
+        "please enable experimental to use manifest feature"
+    );
     let (_, err) = rt.block_on(async {
         let s = c
             .manifest_push(ManifestPushRequest {

@@ -2,8 +2,8 @@
 
 mod bad_input;
 mod build;
-mod compat;
 mod common;
+mod compat;
 mod concurrency;
 mod crash;
 mod images;
