@@ -92,6 +92,15 @@ impl Builds {
         })
     }
 
+    /// Drop the log channel of a build that never started (its Status reader left, or its
+    /// Build was refused): a waiting Status stream ends.
+    fn forget_unstarted(&self, id: &str) {
+        let mut st = self.state();
+        if st.slots.get(id).is_some_and(|s| !s.started) {
+            st.slots.remove(id);
+        }
+    }
+
     /// Register a starting build; the guard undoes it.
     fn start(
         self: &Arc<Self>,
@@ -184,12 +193,23 @@ pub fn status(
 ) -> Result<ReceiverStream<Result<StatusResponse, Status>>, Status> {
     let mut rx = b.builds.take_status(&req.build_id)?;
     let (tx, out) = mpsc::channel(64);
+    let builds = b.builds.clone();
     tokio::spawn(async move {
-        while let Some(content) = rx.recv().await {
-            if tx.send(Ok(StatusResponse { content })).await.is_err() {
-                break;
+        loop {
+            tokio::select! {
+                line = rx.recv() => match line {
+                    Some(content) => {
+                        if tx.send(Ok(StatusResponse { content })).await.is_err() {
+                            break;
+                        }
+                    }
+                    None => break,
+                },
+                // The client went away (e.g. its Build failed before starting).
+                _ = tx.closed() => break,
             }
         }
+        builds.forget_unstarted(&req.build_id);
     });
     Ok(ReceiverStream::new(out))
 }
@@ -272,7 +292,14 @@ fn self_exe() -> &'static Path {
 
 pub async fn build(b: &Backend, req: BuildRequest) -> Result<BuildResponse, Status> {
     tracing::info!(build_id = %req.build_id, "BuildRequest received");
-    let job = job_of(b, &req)?;
+    let job = match job_of(b, &req) {
+        Ok(j) => j,
+        Err(e) => {
+            // A Status reader already waiting for this build gets an empty log.
+            b.builds.forget_unstarted(&req.build_id);
+            return Err(e.into());
+        }
+    };
     let (log, mut reg) = b.builds.start(&req.build_id, &req.entity_id)?;
     let job_text =
         serde_json::to_vec(&job).map_err(|e| CompatError::Internal(format!("encode job: {e}")))?;

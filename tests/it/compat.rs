@@ -711,6 +711,32 @@ fn build_rpc_streams_status_and_decrypts_build_args() {
         "{lines:?}"
     );
 
+    // A refused Build ends the Status stream already waiting for it.
+    let mut refused = build_req("b5", &ctx, "FROM busybox\n");
+    refused.format = "zip".into();
+    let (res, lines) = rt.block_on(async {
+        let (mut sc, mut bc) = (c.clone(), c.clone());
+        // Once Status has answered, the server is waiting for this build's log.
+        let s = sc
+            .status(StatusRequest {
+                build_id: "b5".into(),
+            })
+            .await
+            .expect("status")
+            .into_inner();
+        let res = bc.build(refused).await;
+        let lines = tokio::time::timeout(
+            Duration::from_secs(20),
+            drain(s, |m: &StatusResponse| m.content.clone()),
+        )
+        .await
+        .expect("Status stream ended")
+        .0;
+        (res, lines)
+    });
+    assert_eq!(res.expect_err("refused").message(), "wrong image format provided");
+    assert!(lines.is_empty(), "{lines:?}");
+
     // Bad requests: relative context, wrong format, undecryptable args, bad cap.
     let mut c2 = c.clone();
     let mut bad = build_req("b4", Path::new("relative"), "FROM busybox\n");
