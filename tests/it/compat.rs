@@ -734,7 +734,10 @@ fn build_rpc_streams_status_and_decrypts_build_args() {
         .0;
         (res, lines)
     });
-    assert_eq!(res.expect_err("refused").message(), "wrong image format provided");
+    assert_eq!(
+        res.expect_err("refused").message(),
+        "wrong image format provided"
+    );
     assert!(lines.is_empty(), "{lines:?}");
 
     // Bad requests: relative context, wrong format, undecryptable args, bad cap.
