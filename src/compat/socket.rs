@@ -59,16 +59,25 @@ impl Drop for SocketPath {
     }
 }
 
-/// Listen on `path`: a stale socket there is replaced (the caller holds the server lock, so
-/// no live server owns it); anything else there is refused. The socket is created with no
+/// Listen on `path`: a stale socket there (nothing answers on it) is replaced; a live one,
+/// or anything that is not a socket, is refused. The socket is created with no
 /// access for others (umask) and then given mode 0660 and group `gid`. Call while the
 /// process is single-threaded (the umask is process-wide).
 pub fn listen(path: &Path, gid: u32) -> Result<(UnixListener, SocketPath), CompatError> {
     use std::os::unix::fs::FileTypeExt;
     let sock_err = |m: String| CompatError::Socket(m);
     match std::fs::symlink_metadata(path) {
-        Ok(m) if m.file_type().is_socket() => std::fs::remove_file(path)
-            .map_err(|e| sock_err(format!("remove stale socket {}: {e}", path.display())))?,
+        Ok(m) if m.file_type().is_socket() => {
+            // A server with another run root may be serving there: never take its socket.
+            if std::os::unix::net::UnixStream::connect(path).is_ok() {
+                return Err(sock_err(format!(
+                    "another server is listening on {}",
+                    path.display()
+                )));
+            }
+            std::fs::remove_file(path)
+                .map_err(|e| sock_err(format!("remove stale socket {}: {e}", path.display())))?
+        }
         Ok(_) => {
             return Err(sock_err(format!(
                 "{} exists and is not a socket",

@@ -352,6 +352,25 @@ fn server_socket_key_lock_notify_and_sigterm() {
     assert_eq!(err.trim_end().lines().count(), 1, "{err}");
     assert!(!other_sock.exists());
     assert!(rt.block_on(c.health_check(())).is_ok());
+    // Another run root but the same socket: refused, the live socket is left alone.
+    let other = Env::new();
+    let out = server_cmd(&other, &server.socket, &[])
+        .output()
+        .expect("server on a taken socket");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("create new GRPC socket failed: another server is listening on"),
+        "{err}"
+    );
+    assert!(rt.block_on(c.health_check(())).is_ok());
+    // A stale socket file (nothing listening) is replaced.
+    let stale = other.path("isula_build.sock");
+    drop(std::os::unix::net::UnixListener::bind(&stale).expect("stale socket"));
+    let mut second = Server::start_in(other, &[], |_| {});
+    assert_eq!(second.socket, stale);
+    assert!(second.terminate().success());
+    assert!(!stale.exists());
 
     // SIGTERM: clean exit, socket and public key removed.
     drop(c);
