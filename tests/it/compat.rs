@@ -791,6 +791,21 @@ fn build_rpc_streams_status_and_decrypts_build_args() {
     );
 }
 
+/// Whether the shell of the long RUN step of the SIGTERM test is running.
+fn run_step_alive() -> bool {
+    std::fs::read_dir("/proc")
+        .map(|rd| {
+            rd.flatten()
+                .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
+                .any(|c| {
+                    String::from_utf8_lossy(&c)
+                        .replace('\0', " ")
+                        .contains("echo started && sleep 600")
+                })
+        })
+        .unwrap_or(false)
+}
+
 #[test]
 fn sigterm_cancels_running_build_and_leaves_no_mounts() {
     let mut server = Server::start(&[]);
@@ -828,6 +843,11 @@ fn sigterm_cancels_running_build_and_leaves_no_mounts() {
         while let Ok(Some(m)) = s.message().await {
             lines.push(m.content.clone());
             if m.content == "started\n" {
+                let deadline = Instant::now() + Duration::from_secs(20);
+                while !run_step_alive() && Instant::now() < deadline {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                assert!(run_step_alive(), "the RUN step runs");
                 mounts_during = mounts_under(&dir);
                 let _ = nix::sys::signal::kill(
                     nix::unistd::Pid::from_raw(pid),
@@ -856,15 +876,8 @@ fn sigterm_cancels_running_build_and_leaves_no_mounts() {
         Vec::<String>::new(),
         "mounts left behind"
     );
-    // No process of the build survives (the RUN's `sleep 600` included).
-    let leftover: Vec<String> = std::fs::read_dir("/proc")
-        .expect("proc")
-        .flatten()
-        .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
-        .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
-        .filter(|c| c.starts_with("sleep 600"))
-        .collect();
-    assert!(leftover.is_empty(), "{leftover:?}");
+    // No process of the build survives (the RUN step's shell included).
+    assert!(!run_step_alive(), "the RUN step survived the server");
     assert_eq!(
         crate::common::check_store(&server.env.dataroot()),
         Vec::<String>::new()
@@ -1141,4 +1154,87 @@ fn manifest_rpcs_need_experimental() {
         err.expect("refused").message(),
         "please enable experimental to use manifest feature"
     );
+}
+
+#[test]
+fn a_client_going_away_cancels_its_build() {
+    let server = Server::start(&[]);
+    let Some(bb) = busybox_tar(server.env.dir.path()) else {
+        eprintln!("SKIP client cancel over compat: busybox-static not installed");
+        return;
+    };
+    let rt = runtime();
+    let mut c = server.client(&rt);
+    import(&rt, &mut c, &bb, "busybox:latest");
+    let ctx = server.env.path("ctx");
+    std::fs::create_dir_all(&ctx).expect("ctx");
+    let marker = format!("sleep 5{}", std::process::id() % 1000);
+    let req = build_req(
+        "gone",
+        &ctx,
+        &format!("FROM busybox\nRUN echo started && {marker}\n"),
+    );
+    let sleeping = |m: &str| {
+        std::fs::read_dir("/proc")
+            .expect("proc")
+            .flatten()
+            .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
+            .any(|c| String::from_utf8_lossy(&c).replace('\0', " ").contains(m))
+    };
+    rt.block_on(async {
+        let (mut bc, mut sc) = (c.clone(), c.clone());
+        let build = tokio::spawn(async move { bc.build(req).await });
+        let mut s = sc
+            .status(StatusRequest {
+                build_id: "gone".into(),
+            })
+            .await
+            .expect("status")
+            .into_inner();
+        while let Ok(Some(m)) = s.message().await {
+            if m.content == "started\n" {
+                break;
+            }
+        }
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !sleeping(&marker) && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(sleeping(&marker), "the RUN step runs");
+        // The client gives up: its Build call is dropped.
+        build.abort();
+        let _ = build.await;
+        // The Status stream ends once the build is gone.
+        let rest = tokio::time::timeout(
+            Duration::from_secs(20),
+            drain(s, |m: &StatusResponse| m.content.clone()),
+        )
+        .await
+        .expect("Status ended after the client left");
+        assert!(rest.1.is_none(), "{rest:?}");
+    });
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while sleeping(&marker) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        !sleeping(&marker),
+        "the build's RUN step survived its client"
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !mounts_under(server.env.dir.path()).is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(mounts_under(server.env.dir.path()), Vec::<String>::new());
+    // The server carries on, and the same build ID can be used again.
+    let h = rt
+        .block_on(c.health_check(()))
+        .expect("health")
+        .into_inner();
+    assert_eq!(
+        h.status,
+        health_check_response::ServingStatus::Serving as i32
+    );
+    let (res, _) = build_with_status(&rt, &c, build_req("gone", &ctx, "FROM busybox\n"));
+    assert!(res.is_ok(), "{res:?}");
 }
