@@ -2,8 +2,7 @@
 
 use crate::cli::CliError;
 use crate::config::Settings;
-use crate::registry::credentials::verify;
-use crate::registry::credentials::{self, Credentials};
+use crate::registry::credentials::{self, verify, Credentials};
 use crate::registry::RegistryError;
 use std::io::{BufRead, IsTerminal};
 
