@@ -5,6 +5,9 @@
 //! (label `RSA PUBLIC KEY`, SubjectPublicKeyInfo DER, which upstream's client parses with
 //! `x509.ParsePKIXPublicKey`), the private key kept only in memory, the file removed at
 //! shutdown.
+//!
+//! The `rsa` crate's decryption is not constant-time (RUSTSEC-2023-0071, no fixed release
+//! yet); ciphertexts only come from clients allowed on the local socket.
 
 use rsa::pkcs8::EncodePublicKey;
 use rsa::{Oaep, RsaPrivateKey, RsaPublicKey};
