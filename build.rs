@@ -1,5 +1,22 @@
-//! Records the git commit, build time and compiler version for `isula-build version`.
+//! Records the git commit, build time and compiler version for `isula-build version`, and
+//! generates the gRPC code of the `isula-builder` compatibility server from
+//! `proto/control.proto` (parsed by protox, pure Rust: no `protoc` needed to build).
 use std::process::Command;
+
+fn compile_proto() {
+    println!("cargo:rerun-if-changed=proto/control.proto");
+    let fds = match protox::compile(["control.proto"], ["proto"]) {
+        Ok(f) => f,
+        Err(e) => panic!("proto/control.proto: {e}"),
+    };
+    if let Err(e) = tonic_prost_build::configure()
+        .build_server(true)
+        .build_client(true)
+        .compile_fds(fds)
+    {
+        panic!("generate gRPC code from proto/control.proto: {e}");
+    }
+}
 
 fn output(cmd: &str, args: &[&str]) -> Option<String> {
     let out = Command::new(cmd).args(args).output().ok()?;
@@ -10,6 +27,7 @@ fn output(cmd: &str, args: &[&str]) -> Option<String> {
 }
 
 fn main() {
+    compile_proto();
     let commit =
         output("git", &["rev-parse", "--short=12", "HEAD"]).unwrap_or_else(|| "unknown".into());
     let dirty = output("git", &["status", "--porcelain", "--untracked-files=no"])

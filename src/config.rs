@@ -123,7 +123,7 @@ pub struct RegistryMirror {
 }
 
 /// The registry settings as the engine uses them.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize, Deserialize)]
 pub struct Registries {
     /// Registries tried in order for short names.
     pub search: Vec<String>,
@@ -183,10 +183,14 @@ pub struct GlobalOptions {
     pub log_level: Option<String>,
     pub debug: bool,
     pub experimental: bool,
+    /// Log level when neither the flag nor `configuration.toml` sets one and debug is off
+    /// (`None`: "error", the command line's default; the server uses upstream's "info").
+    pub default_log_level: Option<String>,
 }
 
-/// Everything a command runs with, after merging flags, files and defaults.
-#[derive(Debug, Clone)]
+/// Everything a command runs with, after merging flags, files and defaults. Serializable so
+/// the compat server's build workers run with exactly the server's settings.
+#[derive(Debug, Clone, serde::Serialize, Deserialize)]
 pub struct Settings {
     pub dataroot: PathBuf,
     pub runroot: PathBuf,
@@ -355,7 +359,15 @@ impl Settings {
             .log_level
             .clone()
             .or(non_empty(conf.loglevel))
-            .unwrap_or_else(|| if debug { "debug" } else { "error" }.to_string())
+            .unwrap_or_else(|| {
+                if debug {
+                    "debug".to_string()
+                } else {
+                    opts.default_log_level
+                        .clone()
+                        .unwrap_or_else(|| "error".to_string())
+                }
+            })
             .to_lowercase();
         if !LOG_LEVELS.contains(&log_level.as_str()) {
             return Err(ConfigError::BadValue {

@@ -6,9 +6,11 @@
 
 pub mod build;
 pub mod cli;
+pub mod compat;
 pub mod compression;
 pub mod config;
 pub mod digest;
+pub mod display;
 pub mod image;
 pub mod interrupt;
 pub mod lock;

@@ -12,6 +12,7 @@
 //! | store lock | `<dataroot>/store.lock` | shared to resolve names and take leases; exclusive to publish or delete | milliseconds: never during long work |
 //! | layer lease | `<dataroot>/leases/<chain-id>.lock` | shared by users of a layer | as long as a layer is in use (a build's base) |
 //! | build marker | `<runroot>/builds/<id>.lock` | exclusive | one running build (counted by `info`) |
+//! | server lock | `<runroot>/isula-builder.lock` | exclusive, tried once | the life of an `isula-builder` server (one per node) |
 //!
 //! # Lock order
 //!
@@ -20,6 +21,9 @@
 //! 1. work-dir lock (taken first, when the operation starts);
 //! 2. store lock (shared or exclusive);
 //! 3. layer leases (shared, taken while the store lock is held, then kept after it is released).
+//!
+//! The server lock is outside this order: it is only ever *tried*, once, before the server
+//! touches anything else.
 //!
 //! Garbage collection holds the store lock exclusively and only *tries* (non-blocking) the
 //! exclusive form of a layer lease or a work-dir lock: a lease it cannot get means the layer is
@@ -161,6 +165,12 @@ pub fn lease_lock_path(dataroot: &Path, chain_hex: &str) -> PathBuf {
 /// The marker lock of one running build.
 pub fn build_marker_path(runroot: &Path, build_id: &str) -> PathBuf {
     runroot.join("builds").join(format!("{build_id}.lock"))
+}
+
+/// The lock that makes an `isula-builder` server the only one using a run root
+/// (upstream's file name).
+pub fn server_lock_path(runroot: &Path) -> PathBuf {
+    runroot.join("isula-builder.lock")
 }
 
 /// Count builds running now: marker locks under `<runroot>/builds` that someone holds.

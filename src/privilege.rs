@@ -76,6 +76,12 @@ pub fn caller() -> Option<&'static Caller> {
     CALLER.get()
 }
 
+/// Whether this process was started setuid by a non-root user (real uid not 0, effective 0).
+/// True from the start, whether or not [`init`] ran.
+pub fn is_setuid_invocation() -> bool {
+    !nix::unistd::getuid().is_root() && nix::unistd::geteuid().is_root()
+}
+
 fn env_allowed(key: &str) -> bool {
     ENV_ALLOW.contains(&key) || key.starts_with("LC_")
 }
@@ -83,10 +89,10 @@ fn env_allowed(key: &str) -> bool {
 /// Detect a setuid invocation and harden the process for it (see the module docs). Must run
 /// first in `main`, while the process is single-threaded.
 pub fn init() -> Result<Option<&'static Caller>, PrivilegeError> {
-    let (ruid, euid) = (nix::unistd::getuid(), nix::unistd::geteuid());
-    if ruid.is_root() || !euid.is_root() {
+    if !is_setuid_invocation() {
         return Ok(None);
     }
+    let ruid = nix::unistd::getuid();
     let rgid = nix::unistd::getgid();
     // The environment: only the allow-list survives; PATH is ours. (Single-threaded here,
     // so changing the environment races with nothing.)

@@ -103,6 +103,21 @@ pub const VERSION: VersionInfo = VersionInfo {
     build_time_epoch: env!("ISULA_BUILD_BUILD_TIME"),
 };
 
+/// When this binary was built, as Go's `time.ANSIC` in local time ("unknown" when not recorded).
+pub fn build_time_local() -> String {
+    VERSION
+        .build_time_epoch
+        .parse::<i64>()
+        .ok()
+        .and_then(|s| chrono::DateTime::from_timestamp(s, 0))
+        .map(|t| {
+            t.with_timezone(&chrono::Local)
+                .format("%a %b %e %H:%M:%S %Y")
+                .to_string()
+        })
+        .unwrap_or_else(|| "unknown".into())
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -23,6 +23,7 @@ pub mod driver;
 pub mod error;
 pub mod host;
 pub mod instructions;
+pub mod job;
 pub mod metadata;
 pub mod output;
 pub mod parser;

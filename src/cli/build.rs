@@ -1,10 +1,9 @@
 //! `ctr-img build`.
 
 use crate::build::driver::{self, BuildOptions, DockerfileSource, ImageFormat};
-use crate::build::host::{PullingResolver, SandboxExecutor};
-use crate::build::output::{Output, OutputError};
+use crate::build::output::OutputError;
 use crate::build::stages::BuildArgs;
-use crate::cli::{open_store, CliError};
+use crate::cli::CliError;
 use crate::config::Settings;
 use crate::storage::overlay;
 use std::io::Read;
@@ -48,17 +47,6 @@ pub struct BuildArgsCli {
     #[arg(value_name = "CONTEXT_DIR", default_value = ".")]
     pub context: PathBuf,
 }
-
-const PROXY_VARS: [&str; 8] = [
-    "http_proxy",
-    "https_proxy",
-    "ftp_proxy",
-    "no_proxy",
-    "HTTP_PROXY",
-    "HTTPS_PROXY",
-    "FTP_PROXY",
-    "NO_PROXY",
-];
 
 fn parse_build_args(raw: &[String]) -> Result<BuildArgs, CliError> {
     let mut out = BuildArgs::new();
@@ -127,10 +115,7 @@ pub fn run(settings: &Settings, args: BuildArgsCli) -> Result<(), CliError> {
         _ => None,
     };
     let proxy_env = if args.proxy {
-        PROXY_VARS
-            .iter()
-            .filter_map(|k| std::env::var(k).ok().map(|v| (k.to_string(), v)))
-            .collect()
+        crate::build::job::proxy_env()
     } else {
         Vec::new()
     };
@@ -147,52 +132,22 @@ pub fn run(settings: &Settings, args: BuildArgsCli) -> Result<(), CliError> {
         format,
         runtime: (!settings.runtime.is_empty()).then(|| settings.runtime.clone()),
     };
-    let output = match &args.output {
-        Some(o) => Some(Output::parse(o).map_err(|e| CliError::Usage(e.to_string()))?),
-        None => None,
-    };
-    if let Some(o) = &output {
-        o.precheck().map_err(|e| CliError::Usage(e.to_string()))?;
-    }
-    let store = open_store(settings)?;
-    let mut log = |line: &str| println!("{line}");
-    let resolver = PullingResolver {
+    let built = crate::build::job::run(
         settings,
-        log: &|line: &str| println!("{line}"),
-    };
-    let built = driver::build(&store, &opts, &SandboxExecutor, &resolver, &mut log)
-        .map_err(|e| CliError::Other(e.to_string()))?;
-    if let Some(o) = &output {
-        match o.deliver(&store, settings, &built.image_id, format, &mut log) {
-            Ok(()) => {}
-            Err(OutputError::Interrupted(sig)) => {
-                // Temporary files are gone: die of the signal as the user asked.
-                crate::interrupt::reraise(sig);
-                return Err(CliError::Other(OutputError::Interrupted(sig).to_string()));
-            }
-            Err(e) => return Err(CliError::Other(e.to_string())),
+        &opts,
+        args.output.as_deref(),
+        args.iidfile.as_deref(),
+        &|line: &str| println!("{line}"),
+    )
+    .map_err(|e| match e {
+        crate::build::job::JobError::Output(OutputError::Interrupted(sig)) => {
+            // Temporary files are gone: die of the signal as the user asked.
+            crate::interrupt::reraise(sig);
+            CliError::Other(OutputError::Interrupted(sig).to_string())
         }
-    }
-    if let Some(f) = &args.iidfile {
-        write_private(f, built.image_id.as_bytes())?;
-    }
+        crate::build::job::JobError::Output(e) => CliError::Usage(e.to_string()),
+        e => CliError::Other(e.to_string()),
+    })?;
     println!("Build success with image id: {}", built.image_id);
     Ok(())
-}
-
-fn write_private(path: &std::path::Path, bytes: &[u8]) -> Result<(), CliError> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    // The user's file: written with their rights when installed setuid.
-    let mut f = crate::privilege::as_caller(|| {
-        std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(path)
-    })
-    .map_err(|e| CliError::Other(format!("write {}: {e}", path.display())))?;
-    f.write_all(bytes)
-        .map_err(|e| CliError::Other(format!("write {}: {e}", path.display())))
 }

@@ -3,6 +3,7 @@
 use crate::cli::output::{format_size, simple_table};
 use crate::cli::{open_store, CliError};
 use crate::config::Settings;
+use crate::display::local_time;
 use crate::image::manage;
 
 /// Empty table, exactly as upstream prints it.
@@ -21,16 +22,6 @@ pub struct ImagesArgs {
     /// Only print image IDs
     #[arg(short, long)]
     pub quiet: bool,
-}
-
-fn local_time(rfc3339: &str) -> String {
-    chrono::DateTime::parse_from_rfc3339(rfc3339)
-        .map(|t| {
-            t.with_timezone(&chrono::Local)
-                .format("%Y-%m-%d %H:%M:%S")
-                .to_string()
-        })
-        .unwrap_or_else(|_| rfc3339.to_string())
 }
 
 pub fn run(settings: &Settings, args: ImagesArgs) -> Result<(), CliError> {

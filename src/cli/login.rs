@@ -2,8 +2,8 @@
 
 use crate::cli::CliError;
 use crate::config::Settings;
-use crate::registry::credentials::{self, Credentials};
-use crate::registry::{RegistryClient, RegistryError, RemoteName};
+use crate::registry::credentials::{self, verify, Credentials};
+use crate::registry::RegistryError;
 use std::io::{BufRead, IsTerminal};
 
 /// Longest user name or password accepted (upstream's limit).
@@ -70,21 +70,6 @@ fn prompt_password() -> Result<String, CliError> {
         return Err(CliError::Usage("auth info can not be empty".into()));
     }
     Ok(p)
-}
-
-fn api_host(server: &str) -> String {
-    RemoteName {
-        registry: server.to_string(),
-        repository: String::new(),
-        reference: crate::registry::name::ManifestRef::Tag(String::new()),
-    }
-    .api_host()
-    .to_string()
-}
-
-fn verify(settings: &Settings, server: &str, creds: &Credentials) -> Result<(), RegistryError> {
-    let client = RegistryClient::connect(settings, server, &api_host(server), Some(creds.clone()))?;
-    client.check_login()
 }
 
 pub fn run(settings: &Settings, args: LoginArgs) -> Result<(), CliError> {

@@ -143,6 +143,7 @@ impl GlobalArgs {
             log_level: self.log_level.clone(),
             debug: self.debug,
             experimental: self.experimental,
+            default_log_level: None,
         }
     }
 }

@@ -3,17 +3,7 @@
 use crate::system::VERSION;
 
 pub fn run() {
-    let built = VERSION
-        .build_time_epoch
-        .parse::<i64>()
-        .ok()
-        .and_then(|s| chrono::DateTime::from_timestamp(s, 0))
-        .map(|t| {
-            t.with_timezone(&chrono::Local)
-                .format("%a %b %e %H:%M:%S %Y")
-                .to_string()
-        })
-        .unwrap_or_else(|| "unknown".into());
+    let built = crate::system::build_time_local();
     let (arch, _) = crate::image::config::host_platform();
     println!("Version:       {}", VERSION.version);
     println!("Rust Version:  {}", VERSION.rustc);

@@ -41,6 +41,25 @@ impl Credentials {
     }
 }
 
+/// Check `creds` against the registry `server` (host[:port], as `normalize_server` gives):
+/// `Ok` when the registry accepts them. Used by `login` and the compat server's Login.
+pub fn verify(
+    settings: &crate::config::Settings,
+    server: &str,
+    creds: &Credentials,
+) -> Result<(), RegistryError> {
+    let api_host = crate::registry::RemoteName {
+        registry: server.to_string(),
+        repository: String::new(),
+        reference: crate::registry::name::ManifestRef::Tag(String::new()),
+    }
+    .api_host()
+    .to_string();
+    let client =
+        crate::registry::RegistryClient::connect(settings, server, &api_host, Some(creds.clone()))?;
+    client.check_login()
+}
+
 /// The path of `auth.json` under `config_dir`.
 pub fn auth_file(config_dir: &Path) -> PathBuf {
     config_dir.join(AUTH_FILE)

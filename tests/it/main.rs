@@ -3,6 +3,7 @@
 mod bad_input;
 mod build;
 mod common;
+mod compat;
 mod concurrency;
 mod crash;
 mod images;

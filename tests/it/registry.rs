@@ -13,10 +13,10 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-const USER: &str = "tester";
-const PASS: &str = "s3cret-Pa55word";
+pub(crate) const USER: &str = "tester";
+pub(crate) const PASS: &str = "s3cret-Pa55word";
 
-fn have(tool: &str) -> bool {
+pub(crate) fn have(tool: &str) -> bool {
     Command::new("sh")
         .arg("-c")
         .arg(format!("command -v {tool}"))
@@ -57,14 +57,14 @@ fn wait_port(port: u16) {
 }
 
 #[derive(Clone)]
-enum Auth {
+pub(crate) enum Auth {
     Open,
     Htpasswd,
     Token { realm: String, cert: PathBuf },
 }
 
 /// A docker-registry process.
-struct Registry {
+pub(crate) struct Registry {
     child: Child,
     port: u16,
     dir: tempfile::TempDir,
@@ -72,7 +72,7 @@ struct Registry {
 }
 
 impl Registry {
-    fn start(auth: Auth, tls: bool) -> Registry {
+    pub(crate) fn start(auth: Auth, tls: bool) -> Registry {
         let dir = tempfile::Builder::new()
             .prefix("isula-reg-")
             .tempdir()
@@ -131,10 +131,10 @@ impl Registry {
         }
     }
 
-    fn host(&self) -> String {
+    pub(crate) fn host(&self) -> String {
         format!("127.0.0.1:{}", self.port)
     }
-    fn image(&self, repo: &str) -> String {
+    pub(crate) fn image(&self, repo: &str) -> String {
         format!("{}/{repo}", self.host())
     }
 }
@@ -221,7 +221,7 @@ fn make_tls(d: &Path) -> (PathBuf, PathBuf, PathBuf) {
     (d.join("ca.crt"), d.join("server.crt"), d.join("server.key"))
 }
 
-fn insecure(env: &Env, hosts: &[String]) {
+pub(crate) fn insecure(env: &Env, hosts: &[String]) {
     let list: Vec<String> = hosts.iter().map(|h| format!("{h:?}")).collect();
     write(
         &env.conf().join("registries.toml"),

@@ -132,6 +132,17 @@ impl SetuidEnv {
 
     /// Run the setuid binary as `user` with the test configuration in place.
     fn run_as(&self, user: &str, args: &[&str], env: &[(&str, &str)]) -> Output {
+        self.run_program_as(&self.path("bin/isula-build"), user, args, env)
+    }
+
+    /// Run `program` (the binary or a link to it) as `user`, configuration in place.
+    fn run_program_as(
+        &self,
+        program: &Path,
+        user: &str,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Output {
         let script = r#"set -e
 mount --bind "$1" /etc/isula-build
 u=$(id -u "$2"); g=$(id -g "$2"); b=$3; shift 3
@@ -683,4 +694,30 @@ fn member_cannot_point_the_docker_daemon_or_isulad_outputs_elsewhere() {
             "{err}"
         );
     }
+}
+
+#[test]
+fn member_cannot_start_the_compat_server_or_its_workers() {
+    let Some(e) = SetuidEnv::new() else { return };
+    // A link named isula-builder to the setuid binary would start the root gRPC server with
+    // the member's flags (socket, group, data root).
+    let link = e.path("bin/isula-builder");
+    std::os::unix::fs::symlink(e.path("bin/isula-build"), &link).expect("symlink");
+    let sock = e.path("home/evil.sock");
+    let out = e.run_program_as(
+        &link,
+        &e.member,
+        &["--socket", sock.to_str().expect("utf8"), "--group", "root"],
+        &[],
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("root only"), "{err}");
+    assert!(!sock.exists(), "a socket was created");
+    let out = e.run_as(&e.member, &["__isula-builder-build-worker"], &[]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        !e.path("data").exists(),
+        "a refused caller created the data root"
+    );
 }
