@@ -160,7 +160,7 @@ exec setpriv --reuid="$u" --regid="$g" --init-groups -- "$b" "$@""#;
         ])
         .arg(self.path("conf"))
         .arg(user)
-        .arg(self.path("bin/isula-build"))
+        .arg(program)
         .args(args)
         .current_dir(self.path("home"))
         .env_clear()
