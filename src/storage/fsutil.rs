@@ -35,6 +35,51 @@ pub fn syncfs(path: &Path) -> io::Result<()> {
     nix::unistd::syncfs(&f).map_err(io::Error::from)
 }
 
+/// Starts writeback early: a thread that `syncfs`es a work dir whenever it is kicked, while
+/// the caller goes on producing data, so that the final `syncfs` before publishing (which
+/// the caller still makes: this is only a head start, its errors are ignored) finds most
+/// data already on disk. Kicks while a sync runs coalesce into one more.
+#[derive(Debug)]
+pub struct Flusher {
+    tx: Option<std::sync::mpsc::SyncSender<()>>,
+    handle: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Flusher {
+    pub fn start(path: &Path) -> Flusher {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<()>(1);
+        let path = path.to_path_buf();
+        let handle = std::thread::spawn(move || {
+            for () in rx {
+                if let Err(e) = syncfs(&path) {
+                    tracing::debug!("early writeback of {}: {e}", path.display());
+                }
+            }
+        });
+        Flusher {
+            tx: Some(tx),
+            handle: Some(handle),
+        }
+    }
+
+    /// Ask for a sync; never blocks.
+    pub fn kick(&self) {
+        if let Some(tx) = &self.tx {
+            let _ = tx.try_send(());
+        }
+    }
+}
+
+impl Drop for Flusher {
+    /// Stops the thread (waiting for a sync in progress).
+    fn drop(&mut self) {
+        drop(self.tx.take());
+        if let Some(h) = self.handle.take() {
+            let _ = h.join();
+        }
+    }
+}
+
 /// Name of the filesystem type holding `path`, as `info` shows it.
 pub fn backing_fs(path: &Path) -> String {
     use nix::sys::statfs::statfs;

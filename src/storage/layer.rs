@@ -10,6 +10,7 @@
 
 use crate::compression::{self, Compression};
 use crate::digest::{Digest, Hasher};
+use crate::storage::fsutil::Flusher;
 use crate::storage::pack::{self, PackOptions};
 use crate::storage::unpack::{self, UnpackOptions, UnpackStats};
 use crate::storage::workspace::WorkDir;
@@ -125,9 +126,14 @@ pub struct StagedLayer {
 /// Bytes handed to the blob writer thread at once.
 const CHUNK: usize = 1 << 20;
 
+/// Written bytes between two early-writeback kicks (see [`Flusher`]).
+const FLUSH_EVERY: u64 = 128 << 20;
+
 /// Writes the uncompressed layer tar to its blob file on its own thread, hashing it on the
 /// way (that hash is both the diff_id and the blob digest), so the producer — the unpacker
-/// or the packer — and the hashing and writing run on two cores.
+/// or the packer — and the hashing and writing run on two cores. Every [`FLUSH_EVERY`]
+/// bytes it kicks `flusher`, so the work dir's data (blob and unpacked files) goes to disk
+/// while more is produced, and the caller's final `syncfs` has little left to do.
 struct BlobWriter {
     tx: Option<mpsc::SyncSender<Vec<u8>>>,
     handle: std::thread::JoinHandle<io::Result<(Digest, u64)>>,
@@ -135,13 +141,18 @@ struct BlobWriter {
 }
 
 impl BlobWriter {
-    fn start(mut blob_file: File) -> BlobWriter {
+    fn start(mut blob_file: File, flusher: Flusher) -> BlobWriter {
         let (tx, rx) = mpsc::sync_channel::<Vec<u8>>(8);
         let handle = std::thread::spawn(move || -> io::Result<(Digest, u64)> {
             let mut hasher = Hasher::new();
+            let mut next_kick = FLUSH_EVERY;
             for chunk in rx {
                 hasher.update(&chunk);
                 blob_file.write_all(&chunk)?;
+                if hasher.len() >= next_kick {
+                    flusher.kick();
+                    next_kick = hasher.len() + FLUSH_EVERY;
+                }
             }
             let len = hasher.len();
             Ok((hasher.finish(), len))
@@ -256,7 +267,7 @@ pub fn stage_layer<R: Read>(
     let diff = dir.join("diff");
     std::fs::create_dir_all(&diff).map_err(|e| StoreError::io(&diff, e))?;
     let blob_file = File::create(&blob_path).map_err(|e| StoreError::io(&blob_path, e))?;
-    let mut blob = BlobWriter::start(blob_file);
+    let mut blob = BlobWriter::start(blob_file, Flusher::start(ws.path()));
     let unpacked = {
         let mut tee = TeeReader {
             inner: tar_stream,
@@ -392,7 +403,10 @@ pub fn stage_layer_from_dir(
     let (dir, blob_path) = new_layer_paths(ws);
     std::fs::create_dir_all(&dir).map_err(|e| StoreError::io(&dir, e))?;
     let blob_file = File::create(&blob_path).map_err(|e| StoreError::io(&blob_path, e))?;
-    let mut blob = BlobWriter::start(blob_file);
+    // The diff dir is complete: its data can go to disk while it is packed.
+    let flusher = Flusher::start(ws.path());
+    flusher.kick();
+    let mut blob = BlobWriter::start(blob_file, flusher);
     let packed = pack::pack_dir(src, TeeWriter { blob: &mut blob }, opts);
     let written = blob.finish()?;
     let entries = packed.map_err(|e| StoreError::Corrupt(format!("packing layer: {e}")))?;
