@@ -3,6 +3,7 @@
 # can start here) by Docker BuildKit, in one run, on the same busybox base image.
 # Prints median wall seconds of 3 runs, peak RSS, and the ratio ours / fastest peer.
 # Usage: bench/build.sh [RUNS]      (needs root; installs nothing — see PEERS.md)
+# ISULA_BUILD=path uses that binary instead of building one (honours CARGO_TARGET_DIR).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-3}
@@ -13,8 +14,12 @@ cleanup() {
     umount -R "$work"/docker/data/overlay2/*/merged 2>/dev/null || true
     rm -rf "$work"
 }
-cargo build --release --locked -q
-ours=$PWD/target/release/isula-build
+if [ -n "${ISULA_BUILD:-}" ]; then
+    ours=$(realpath "$ISULA_BUILD")
+else
+    cargo build --release --locked -q
+    ours=$(realpath "${CARGO_TARGET_DIR:-target}")/release/isula-build
+fi
 scripts/make-busybox-rootfs.sh "$work/busybox.tar"
 
 # --- contexts ---------------------------------------------------------------------------

@@ -77,7 +77,7 @@ printf '[registries.insecure]\nregistries = ["%s"]\n' "$src" > "$conf/registries
 t() { local s e; s=$(date +%s.%N); "$@" >/dev/null 2>"$work/err" || { cat "$work/err" >&2; exit 1; }; e=$(date +%s.%N); awk -v a="$s" -v b="$e" 'BEGIN {printf "%.3f", b - a}'; }
 median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
-ours_pull=() ours_push=() sk_pull=() sk_push=()
+ours_pull=() ours_push=() sk_pull=() sk_push=() ours_tpush=() sk_tpush=()
 for r in $(seq "$runs"); do
     echo "== run $r/$runs" >&2
     rm -rf "$work/d" "$work/r" "$work/oci"; sync
@@ -94,14 +94,31 @@ for r in $(seq "$runs"); do
     start_registry "dst-skopeo-$r"; dst=127.0.0.1:$port
     sync
     sk_push+=("$(t skopeo copy -q --dest-tls-verify=false "oci:$work/oci:v1" "docker://$dst/bench/skopeo:v1")")
+    # The same image with its layers stored as uncompressed tars (as a build, an import or a
+    # load of a docker-archive stores them): both sides compress while pushing.
+    if [ "$r" = 1 ]; then
+        "$bin" --dataroot "$work/d" --runroot "$work/r" --config "$conf" ctr-img save "$src/bench/img:v1" -o "$work/plain.tar" >/dev/null
+    fi
+    rm -rf "$work/dt"
+    "$bin" --dataroot "$work/dt" --runroot "$work/r" --config "$conf" ctr-img load -i "$work/plain.tar" >/dev/null
+    start_registry "dst-ours-t-$r"; dst=127.0.0.1:$port
+    printf '[registries.insecure]\nregistries = ["%s", "%s"]\n' "$src" "$dst" > "$conf/registries.toml"
+    "$bin" --dataroot "$work/dt" --runroot "$work/r" --config "$conf" ctr-img tag "$src/bench/img:v1" "$dst/bench/ours:t" >/dev/null
+    sync
+    ours_tpush+=("$(t "$bin" --dataroot "$work/dt" --runroot "$work/r" --config "$conf" ctr-img push "$dst/bench/ours:t")")
+    start_registry "dst-skopeo-t-$r"; dst=127.0.0.1:$port
+    sync
+    sk_tpush+=("$(t skopeo copy -q --dest-tls-verify=false "docker-archive:$work/plain.tar" "docker://$dst/bench/skopeo:t")")
 done
 rm -rf "$work/d"
 p_o=$(median "${ours_pull[@]}"); p_s=$(median "${sk_pull[@]}")
 u_o=$(median "${ours_push[@]}"); u_s=$(median "${sk_push[@]}")
+t_o=$(median "${ours_tpush[@]}"); t_s=$(median "${sk_tpush[@]}")
 echo
 echo "| 500 MB image ($((total / 1000000)) MB gzip), 5 layers, local registry (median of $runs, s) | isula-build (Rust) | skopeo copy | ratio |"
 echo "| --- | --- | --- | --- |"
 printf '| pull (ours: verify + unpack into the store; skopeo: into an oci: dir) | %.2f | %.2f | %.2f |\n' "$p_o" "$p_s" "$(awk -v a="$p_o" -v b="$p_s" 'BEGIN {print a / b}')"
 printf '| push (to a registry started empty) | %.2f | %.2f | %.2f |\n' "$u_o" "$u_s" "$(awk -v a="$u_o" -v b="$u_s" 'BEGIN {print a / b}')"
+printf '| push of tar layers, compressed while pushing (ours: loaded from a docker-archive; skopeo: from that archive) | %.2f | %.2f | %.2f |\n' "$t_o" "$t_s" "$(awk -v a="$t_o" -v b="$t_s" 'BEGIN {print a / b}')"
 echo
-echo "runs: ours pull ${ours_pull[*]} / skopeo pull ${sk_pull[*]} / ours push ${ours_push[*]} / skopeo push ${sk_push[*]}"
+echo "runs: ours pull ${ours_pull[*]} / skopeo pull ${sk_pull[*]} / ours push ${ours_push[*]} / skopeo push ${sk_push[*]} / ours tar push ${ours_tpush[*]} / skopeo tar push ${sk_tpush[*]}"

@@ -350,6 +350,8 @@ struct Producer<'a, W: Write> {
     out: tar::Builder<W>,
     ov: Overrides,
     links: HashMap<(u64, u64), PathBuf>,
+    /// File data goes through this (the tar builder would copy through 8 KiB reads).
+    buf: Vec<u8>,
 }
 
 fn kind_of(st: &FileStat) -> SFlag {
@@ -402,12 +404,29 @@ impl<W: Write> Producer<'_, W> {
         let size = st.st_size as u64;
         let mut h = self.header(st, tar::EntryType::Regular);
         h.set_size(size);
-        let mut limited = f.take(size);
+        // The header (and any long-name record) through the builder with no data; exactly
+        // `size` bytes of data follow here, in large reads, then the padding.
         self.out
-            .append_data(&mut h, dest, &mut limited)
+            .append_data(&mut h, dest, io::empty())
             .map_err(|e| src_err(src, e))?;
-        if limited.limit() != 0 {
-            return Err(src_msg(src, "file shrank while being copied"));
+        let out = self.out.get_mut();
+        let mut f = f;
+        let mut left = size;
+        while left > 0 {
+            let want = (self.buf.len() as u64).min(left) as usize;
+            let n = match f.read(&mut self.buf[..want]) {
+                Ok(0) => return Err(src_msg(src, "file shrank while being copied")),
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(src_err(src, e)),
+            };
+            out.write_all(&self.buf[..n]).map_err(|e| src_err(src, e))?;
+            left -= n as u64;
+        }
+        let rem = (size % 512) as usize;
+        if rem != 0 {
+            out.write_all(&[0u8; 512][..512 - rem])
+                .map_err(|e| src_err(src, e))?;
         }
         Ok(())
     }
@@ -599,6 +618,7 @@ fn produce<W: Write>(
         out: tar::Builder::new(out),
         ov,
         links: HashMap::new(),
+        buf: vec![0u8; 1 << 20],
     };
     for (src, name) in &plan.items {
         match src {

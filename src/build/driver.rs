@@ -895,11 +895,7 @@ impl Driver<'_> {
             layers: metas
                 .iter()
                 .map(|m| Descriptor {
-                    media_type: if oci {
-                        MEDIA_TYPE_OCI_LAYER_GZIP.to_string()
-                    } else {
-                        m.media_type.clone()
-                    },
+                    media_type: layer::layer_media_type(oci, m.compression()).to_string(),
                     size: m.blob_size,
                     digest: m.blob.clone(),
                 })

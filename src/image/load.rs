@@ -4,10 +4,12 @@
 //! The archive is never extracted: its headers are scanned once and members are read in
 //! place (see [`crate::image::archive::ArchiveIndex`]), so member order does not matter and
 //! memory stays bounded. A compressed archive (`docker save | gzip`) is first decompressed
-//! into the work dir. Each layer streams from the archive through decompression into
-//! [`layer::stage_layer`], which unpacks it, computes its diff_id and writes our blob in one
-//! pass; the diff_id must match the config's `rootfs.diff_ids`, and a blob whose digest the
-//! layout declares (OCI) must match it too. Everything is published in one transaction: on
+//! into the work dir. Each layer streams once from the archive: a plain tar into
+//! [`layer::stage_layer`], which unpacks it and keeps it as the layer's blob, hashing it for
+//! the diff_id on the way; a gzip or zstd member into [`layer::stage_layer_from_blob_guarded`],
+//! which keeps it as received (no recompression) and unpacks it through its decompressor. The
+//! diff_id must match the config's `rootfs.diff_ids`, and a blob whose digest the layout
+//! declares (OCI) must match it too. Everything is published in one transaction: on
 //! any error the store is unchanged.
 
 use crate::compression::{self, Compression};
@@ -212,22 +214,40 @@ struct ConfigHead {
     rootfs: RootFs,
 }
 
-/// Counts (and hashes) the raw member bytes a decompressor pulls, reporting progress.
+/// Counts the raw member bytes read, reporting progress (and hashes them when asked).
 struct Counting<'p, R> {
     inner: R,
     count: Rc<Cell<u64>>,
-    hasher: Hasher,
+    hasher: Option<Hasher>,
     progress: &'p mut dyn FnMut(Progress),
 }
 
 impl<R: Read> Read for Counting<'_, R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
-        self.hasher.update(&buf[..n]);
+        if let Some(h) = &mut self.hasher {
+            h.update(&buf[..n]);
+        }
         self.count.set(self.count.get() + n as u64);
         (self.progress)(Progress::Bytes(self.count.get()));
         Ok(n)
     }
+}
+
+/// Fails once a layer's decompressed bytes `out` pass the load budget `limit`, or (with
+/// `check_ratio`) expand more than [`BOMB_RATIO`] times the `compressed` bytes read.
+fn check_expansion(out: u64, limit: u64, compressed: u64, check_ratio: bool) -> io::Result<()> {
+    if out > limit {
+        return Err(io::Error::other(
+            "layers decompress to more than the 50 GiB load limit",
+        ));
+    }
+    if check_ratio && out > BOMB_FLOOR && out / BOMB_RATIO > compressed.max(1) {
+        return Err(io::Error::other(format!(
+            "a layer expands more than {BOMB_RATIO} times its compressed size (decompression bomb)"
+        )));
+    }
+    Ok(())
 }
 
 /// Bounds what a layer decompresses to: the load limit overall, and a ratio to its
@@ -244,19 +264,12 @@ impl<R: Read> Read for Guarded<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
         self.out += n as u64;
-        if self.out > self.limit {
-            return Err(io::Error::other(
-                "layers decompress to more than the 50 GiB load limit",
-            ));
-        }
-        if self.check_ratio
-            && self.out > BOMB_FLOOR
-            && self.out / BOMB_RATIO > self.compressed.get().max(1)
-        {
-            return Err(io::Error::other(format!(
-                "a layer expands more than {BOMB_RATIO} times its compressed size (decompression bomb)"
-            )));
-        }
+        check_expansion(
+            self.out,
+            self.limit,
+            self.compressed.get(),
+            self.check_ratio,
+        )?;
         Ok(n)
     }
 }
@@ -445,41 +458,93 @@ fn stage_one(
     budget: &mut u64,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<StagedLayer, LoadError> {
-    let reader = ix.open(&src.member, "layer")?;
+    let invalid =
+        |e: &dyn std::fmt::Display| LoadError::Invalid(format!("layer {}: {e}", src.member));
+    let mut head = [0u8; 8];
+    let mut got = 0;
+    {
+        let mut r = ix.open(&src.member, "layer")?;
+        while got < head.len() {
+            match r.read(&mut head[got..]) {
+                Ok(0) => break,
+                Ok(n) => got += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(invalid(&e)),
+            }
+        }
+    }
+    let kind = Compression::detect(&head[..got]);
     let count = Rc::new(Cell::new(0u64));
     let mut counting = Counting {
-        inner: reader,
+        inner: ix.open(&src.member, "layer")?,
         count: count.clone(),
-        hasher: Hasher::new(),
+        // Only a layer stored in another form than the member needs the member's own hash.
+        hasher: matches!(kind, Compression::Xz | Compression::Bzip2).then(Hasher::new),
         progress,
     };
     let opts = UnpackOptions {
         allow_devices: false,
         whiteouts: true,
     };
-    let (res, used) = {
-        let (kind, dec) = compression::decompress(&mut counting)
-            .map_err(|e| LoadError::Invalid(format!("layer {}: {e}", src.member)))?;
-        let mut guarded = Guarded {
-            inner: dec,
-            out: 0,
-            limit: *budget,
-            compressed: count,
-            check_ratio: kind != Compression::None,
-        };
-        let res = layer::stage_layer(ws, &mut guarded, parent, opts);
-        (res, guarded.out)
+    let limit = *budget;
+    let (res, used) = match kind {
+        // Kept as received (like a pulled layer): no recompression, pushed as it is.
+        Compression::Gzip | Compression::Zstd => {
+            let used = Cell::new(0u64);
+            let mut guard = |out: u64| -> io::Result<()> {
+                used.set(out);
+                check_expansion(out, limit, count.get(), true)
+            };
+            let res = layer::stage_layer_from_blob_guarded(
+                ws,
+                &mut counting,
+                layer::layer_media_type(false, kind),
+                parent,
+                opts,
+                &mut guard,
+            );
+            (res, used.get())
+        }
+        // The tar itself: it becomes the layer's blob as it is unpacked.
+        Compression::None => {
+            let mut guarded = Guarded {
+                inner: &mut counting,
+                out: 0,
+                limit,
+                compressed: count.clone(),
+                check_ratio: false,
+            };
+            let res = layer::stage_layer(ws, &mut guarded, parent, opts);
+            (res, guarded.out)
+        }
+        // No layer media type names xz or bzip2: the layer is stored as its tar.
+        Compression::Xz | Compression::Bzip2 => {
+            let (_, dec) = compression::decompress(&mut counting).map_err(|e| invalid(&e))?;
+            let mut guarded = Guarded {
+                inner: dec,
+                out: 0,
+                limit,
+                compressed: count.clone(),
+                check_ratio: true,
+            };
+            let res = layer::stage_layer(ws, &mut guarded, parent, opts);
+            (res, guarded.out)
+        }
     };
     let st = res.map_err(|e| match e {
-        StoreError::Unpack(u) => LoadError::Invalid(format!("layer {}: {u}", src.member)),
+        StoreError::Unpack(u) => invalid(&u),
         other => LoadError::from(other),
     })?;
     *budget = budget.saturating_sub(used);
-    // Whatever the decompressor left unread still counts for the blob digest.
-    io::copy(&mut counting, &mut io::sink())
-        .map_err(|e| LoadError::Invalid(format!("layer {}: {e}", src.member)))?;
-    let raw_len = counting.count.get();
-    let raw_digest = std::mem::take(&mut counting.hasher).finish();
+    // Whatever the decompressor left unread still counts for the member's digest.
+    io::copy(&mut counting, &mut io::sink()).map_err(|e| invalid(&e))?;
+    let (raw_digest, raw_len) = match counting.hasher.take() {
+        Some(h) => {
+            let len = h.len();
+            (h.finish(), len)
+        }
+        None => (st.meta.blob.clone(), st.meta.blob_size),
+    };
     if let Some((want, want_size)) = &src.blob {
         if &raw_digest != want {
             return Err(ArchiveError::Digest {

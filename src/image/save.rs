@@ -2,8 +2,10 @@
 //! uncompressed layers) or an OCI image layout tar (`-f oci`), several images sharing
 //! layers once.
 //!
-//! Layers stream from the store's gzip blobs into the archive; each one's diff_id (docker)
-//! or blob digest (OCI) is checked as it goes, so a damaged store never yields an archive.
+//! Layers stored as uncompressed tars (built, imported, loaded) are copied into the archive
+//! as they are, by the kernel ([`TarOut::copy_file`]); the store verified their digests when
+//! they entered it. Layers stored compressed (pulled) are decompressed into a docker-archive,
+//! their diff_id checked as they stream, and copied as they are into an OCI layout.
 //! Headers are deterministic (see [`TarOut`]): saving the same images twice, or after a
 //! load of the archive, gives the same bytes.
 
@@ -18,7 +20,7 @@ use crate::image::load::Progress;
 use crate::image::reference::{split_repo_tag, Reference};
 use crate::storage::{ImageRecord, LayerMeta, Lease, Store};
 use std::collections::{BTreeMap, HashSet};
-use std::io::{self, BufReader, BufWriter, Read, Write};
+use std::io::{self, BufWriter, Write};
 use std::path::Path;
 
 /// Archive formats `save` writes.
@@ -190,8 +192,8 @@ pub fn layer_dir_name(meta: &LayerMeta) -> String {
     meta.chain_id.hex().to_string()
 }
 
-/// Write one layer as `<id>/VERSION`, `<id>/json`, `<id>/layer.tar` (uncompressed, streamed
-/// from the store's blob, its diff_id verified).
+/// Write one layer as `<id>/VERSION`, `<id>/json`, `<id>/layer.tar`: the store's tar blob
+/// copied as it is, or a compressed blob decompressed with its diff_id verified.
 pub fn write_docker_layer<W: Write>(
     store: &Store,
     meta: &LayerMeta,
@@ -209,11 +211,17 @@ pub fn write_docker_layer<W: Write>(
     let v1 = serde_json::to_vec(&v1).map_err(|e| ImageError::Save(e.to_string()))?;
     tar.file(&format!("{id}/json"), &v1).map_err(werr)?;
     let blob = store.open_blob(&meta.blob)?;
-    let mut gz = flate2::bufread::MultiGzDecoder::new(BufReader::with_capacity(1 << 20, blob));
     let name = format!("{id}/layer.tar");
+    let fail = |e: io::Error| ImageError::Save(format!("layer {}: {e}", meta.diff_id));
+    if meta.is_uncompressed() {
+        tar.copy_file(&name, meta.size, &blob, bytes)
+            .map_err(fail)?;
+        return Ok(name);
+    }
+    let (_, mut tar_stream) = crate::compression::decompress(blob).map_err(fail)?;
     let got = tar
-        .stream(&name, meta.size, &mut gz, bytes)
-        .map_err(|e| ImageError::Save(format!("layer {}: {e}", meta.diff_id)))?;
+        .stream(&name, meta.size, &mut tar_stream, bytes)
+        .map_err(fail)?;
     if got != meta.diff_id {
         return Err(ImageError::Save(format!(
             "layer {} in the store is damaged: its content hashes to {got}",
@@ -285,7 +293,7 @@ fn write_docker_archive<W: Write>(
     Ok(())
 }
 
-/// Copy a blob from the store into the archive, checking its digest.
+/// Copy a blob from the store into the archive as it is.
 fn copy_blob<W: Write>(
     store: &Store,
     digest: &Digest,
@@ -293,16 +301,9 @@ fn copy_blob<W: Write>(
     tar: &mut TarOut<W>,
     bytes: &mut dyn FnMut(u64),
 ) -> Result<(), ImageError> {
-    let mut f = store.open_blob(digest)?;
-    let got = tar
-        .stream(&blob_name(digest), size, &mut f as &mut dyn Read, bytes)
-        .map_err(|e| ImageError::Save(format!("blob {digest}: {e}")))?;
-    if &got != digest {
-        return Err(ImageError::Save(format!(
-            "blob {digest} in the store is damaged: its content hashes to {got}"
-        )));
-    }
-    Ok(())
+    let f = store.open_blob(digest)?;
+    tar.copy_file(&blob_name(digest), size, &f, bytes)
+        .map_err(|e| ImageError::Save(format!("blob {digest}: {e}")))
 }
 
 fn write_oci<W: Write>(
@@ -337,7 +338,8 @@ fn write_oci<W: Write>(
                 progress(Progress::LayerDone);
             }
             layers.push(oci_layout::Descriptor {
-                media_type: oci_layout::MEDIA_TYPE_LAYER_GZIP.into(),
+                media_type: crate::storage::layer::layer_media_type(true, meta.compression())
+                    .into(),
                 digest: meta.blob.clone(),
                 size: meta.blob_size,
                 annotations: None,

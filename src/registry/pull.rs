@@ -384,6 +384,8 @@ pub fn fetch_image(
     let cancel = AtomicBool::new(false);
     let next = AtomicUsize::new(0);
     let workers = todo.len().min(PARALLEL_LAYERS);
+    // Each finished layer starts going to disk while the others download.
+    let flusher = fsutil::Flusher::start(ws.path());
     std::thread::scope(|s| {
         for _ in 0..workers {
             s.spawn(|| loop {
@@ -405,6 +407,7 @@ pub fn fetch_image(
                 ) {
                     Ok(st) => {
                         staged.lock().unwrap_or_else(|p| p.into_inner())[i] = Some(st);
+                        flusher.kick();
                     }
                     Err(e) => {
                         let was_cancelled = cancel.swap(true, Ordering::SeqCst);
@@ -418,6 +421,7 @@ pub fn fetch_image(
             });
         }
     });
+    drop(flusher);
     if let Some(e) = first_error.into_inner().unwrap_or_else(|p| p.into_inner()) {
         return Err(e);
     }

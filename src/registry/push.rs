@@ -1,20 +1,31 @@
 //! Push: a stored image to a registry. Blobs the destination repository has are skipped
 //! (`HEAD`), blobs known to be in another repository of the same registry are mounted
-//! from there, the rest are uploaded (in parallel; in one PUT, or in PATCH chunks). The
-//! layer blobs pushed are the ones the store keeps (`LayerMeta.blob`); the manifest is
+//! from there, the rest are uploaded (in parallel; in one PUT, or in PATCH chunks).
+//!
+//! Layers stored compressed (pulled, or loaded compressed) are pushed as they are. Layers
+//! stored as uncompressed tars (built, imported, loaded) are gzip-compressed here, with the
+//! pinned block-parallel encoder ([`compression::gzip_blocks`]: the same tar always gives
+//! the same bytes, so the same image always gives the same manifest digest), into the push's
+//! work dir. The digest and size of that gzip form are recorded in the layer's meta
+//! ([`LayerMeta::gzip`]), so a later push knows the digest without compressing: it can skip
+//! (`HEAD`) or mount the blob, and compresses again only to upload it. The manifest is
 //! Docker schema2 or OCI.
 
+use crate::compression::{self, Compression};
 use crate::config::Settings;
-use crate::digest::Digest;
+use crate::digest::{Digest, HashingWriter};
 use crate::registry::client::{BlobOutcome, RegistryClient};
-use crate::registry::media::{self, Descriptor, Format, ImageManifest};
+use crate::registry::media::{self, Descriptor, Format, ImageManifest, LayerCompression};
 use crate::registry::name::{ManifestRef, RemoteName};
 use crate::registry::{sources, RegistryError};
-use crate::storage::{LayerMeta, Store};
+use crate::storage::layer::CompressedBlob;
+use crate::storage::{LayerMeta, Store, StoreError, WorkDir};
 use reqwest::blocking::Body;
-use std::io::{Read, Seek, SeekFrom};
+use std::fs::File;
+use std::io::{BufWriter, Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 
 /// Blobs uploaded at once.
 pub const PARALLEL_UPLOADS: usize = 4;
@@ -64,14 +75,35 @@ pub struct Pushed {
     pub mounted: usize,
 }
 
-/// The manifest to push for a stored image, in `format`. For Docker, the stored manifest
-/// is sent byte for byte when it already describes exactly these blobs.
+/// A layer blob as the registry gets it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PushedLayer {
+    pub digest: Digest,
+    pub size: u64,
+    pub compression: LayerCompression,
+}
+
+fn layer_compression(c: Compression, meta: &LayerMeta) -> Result<LayerCompression, RegistryError> {
+    match c {
+        Compression::Gzip => Ok(LayerCompression::Gzip),
+        Compression::Zstd => Ok(LayerCompression::Zstd),
+        Compression::None => Ok(LayerCompression::None),
+        Compression::Xz | Compression::Bzip2 => Err(RegistryError::Unsupported(format!(
+            "layer {} has unsupported media type {:?}",
+            meta.blob, meta.media_type
+        ))),
+    }
+}
+
+/// The manifest to push for a stored image, in `format`, with `layers` as pushed. For
+/// Docker, the stored manifest is sent byte for byte when it already describes exactly
+/// these blobs (a pulled image).
 pub fn manifest_for(
     store: &Store,
     stored_manifest: &Digest,
     config_bytes: &[u8],
     config_digest: &Digest,
-    metas: &[LayerMeta],
+    layers: &[PushedLayer],
     format: Format,
 ) -> Result<(String, Vec<u8>), RegistryError> {
     if format == Format::Docker {
@@ -79,8 +111,11 @@ pub fn manifest_for(
             if let Ok((mt, media::Fetched::Image(m))) = media::parse_manifest("", &bytes) {
                 if mt == media::DOCKER_MANIFEST
                     && m.config.digest == *config_digest
-                    && m.layers.len() == metas.len()
-                    && m.layers.iter().zip(metas).all(|(d, l)| d.digest == l.blob)
+                    && m.layers.len() == layers.len()
+                    && m.layers
+                        .iter()
+                        .zip(layers)
+                        .all(|(d, l)| d.digest == l.digest && d.size == l.size)
                 {
                     return Ok((mt, bytes));
                 }
@@ -95,20 +130,16 @@ pub fn manifest_for(
         urls: vec![],
         annotations: None,
     };
-    let mut layers = Vec::with_capacity(metas.len());
-    for m in metas {
-        let c = media::layer_compression(&m.media_type).ok_or_else(|| {
-            RegistryError::Unsupported(format!(
-                "layer {} has unsupported media type {:?}",
-                m.blob, m.media_type
-            ))
-        })?;
-        layers.push(desc(
-            media::layer_media_type(format, c),
-            m.blob_size,
-            &m.blob,
-        ));
-    }
+    let layers = layers
+        .iter()
+        .map(|l| {
+            desc(
+                media::layer_media_type(format, l.compression),
+                l.size,
+                &l.digest,
+            )
+        })
+        .collect();
     let (mt, config_mt) = match format {
         Format::Docker => (media::DOCKER_MANIFEST, media::DOCKER_CONFIG),
         Format::Oci => (media::OCI_MANIFEST, media::OCI_CONFIG),
@@ -123,12 +154,55 @@ pub fn manifest_for(
     Ok((mt.to_string(), bytes))
 }
 
-/// A request body reading `len` bytes at `offset` of a store blob.
-fn blob_body(store: &Store, d: &Digest, offset: u64, len: u64) -> Result<Body, RegistryError> {
-    let mut f = store.open_blob(d)?;
-    f.seek(SeekFrom::Start(offset))
-        .map_err(|e| crate::storage::StoreError::io(&store.blob_path(d), e))?;
+/// A request body reading `len` bytes at `offset` of a file.
+fn file_body(path: &Path, offset: u64, len: u64) -> Result<Body, RegistryError> {
+    let io = |e| RegistryError::Store(StoreError::io(path, e));
+    let mut f = File::open(path).map_err(io)?;
+    f.seek(SeekFrom::Start(offset)).map_err(io)?;
     Ok(Body::sized(f.take(len), len))
+}
+
+/// Threads compressing one layer.
+fn compress_threads() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get())
+}
+
+/// Compress the uncompressed store blob of `meta` into a new file of `ws` with the pinned
+/// encoder; returns the file and the digest and size of what it holds.
+pub fn gzip_layer(
+    store: &Store,
+    ws: &WorkDir,
+    meta: &LayerMeta,
+) -> Result<(PathBuf, CompressedBlob), RegistryError> {
+    let src = store.open_blob(&meta.blob)?;
+    let path = ws.child(&format!(
+        "gzip-{}-{}",
+        meta.blob.hex(),
+        crate::storage::fsutil::random_hex(4)
+    ));
+    let io = |e| RegistryError::Store(StoreError::io(&path, e));
+    let out = File::create(&path).map_err(io)?;
+    let mut w = HashingWriter::new(BufWriter::with_capacity(1 << 20, out));
+    let n = compression::gzip_blocks(src, &mut w, compress_threads()).map_err(io)?;
+    if n != meta.blob_size {
+        return Err(RegistryError::Store(StoreError::Corrupt(format!(
+            "blob {} is {n} bytes, its layer records {}",
+            meta.blob, meta.blob_size
+        ))));
+    }
+    let (digest, size, w) = w.finish();
+    w.into_inner().map_err(|e| io(e.into_error()))?;
+    Ok((path, CompressedBlob { digest, size }))
+}
+
+/// Where the bytes of one pushed layer come from.
+enum Source<'a> {
+    /// The store blob as it is.
+    Stored,
+    /// The gzip form, compressed already (its file).
+    Compressed(PathBuf),
+    /// The gzip form of a recorded digest, compressed only if an upload needs it.
+    Lazy(&'a OnceLock<Result<PathBuf, String>>),
 }
 
 /// Push the stored image `image` (a name or ID) to `destination`
@@ -168,37 +242,61 @@ pub fn push(
         .config_digest()
         .map_err(|e| RegistryError::Other(e.to_string()))?;
     let config_bytes = store.read_blob(&config_digest)?;
-    let (manifest_type, manifest_bytes) = manifest_for(
-        store,
-        &rec.manifest,
-        &config_bytes,
-        &config_digest,
-        &metas,
-        opts.format,
-    )?;
 
     let client = RegistryClient::connect(settings, &dest.registry, dest.api_host(), None)?;
     let repo = &dest.repository;
     let prefix = format!("{}/", dest.registry);
+    let ws = store.workspace("push")?;
 
-    // Layers (distinct blobs), then the config.
-    let mut blobs: Vec<(Digest, u64)> = Vec::new();
+    // Distinct layers (by stored blob), each pushed by one worker.
+    let mut jobs: Vec<&LayerMeta> = Vec::new();
     for m in &metas {
-        if !blobs.iter().any(|(d, _)| *d == m.blob) {
-            blobs.push((m.blob.clone(), m.blob_size));
+        if !jobs.iter().any(|j| j.blob == m.blob) {
+            jobs.push(m);
         }
     }
+    let lazy: Vec<OnceLock<Result<PathBuf, String>>> =
+        jobs.iter().map(|_| OnceLock::new()).collect();
+    let pushed: Mutex<Vec<Option<PushedLayer>>> = Mutex::new(vec![None; jobs.len()]);
     let counts = Mutex::new((0usize, 0usize, 0usize));
     let first_error: Mutex<Option<RegistryError>> = Mutex::new(None);
     let cancel = AtomicBool::new(false);
     let next = AtomicUsize::new(0);
-    let one = |d: &Digest, size: u64| -> Result<(), RegistryError> {
+
+    let send = |d: &Digest, size: u64, source: &Source<'_>, meta: Option<&LayerMeta>| {
         progress(PushProgress::BlobStart { digest: d, size });
         let from: Vec<String> = sources::lookup(store.root(), d)
             .into_iter()
             .filter_map(|r| r.strip_prefix(&prefix).map(str::to_string))
             .collect();
-        let body = |off: u64, len: u64| blob_body(store, d, off, len);
+        let body = |off: u64, len: u64| -> Result<Body, RegistryError> {
+            match source {
+                Source::Stored => file_body(&store.blob_path(d), off, len),
+                Source::Compressed(p) => file_body(p, off, len),
+                Source::Lazy(cell) => {
+                    let meta = meta.ok_or_else(|| {
+                        RegistryError::Other("internal: lazy blob without layer".into())
+                    })?;
+                    let made = cell.get_or_init(|| {
+                        let (p, gz) = gzip_layer(store, &ws, meta).map_err(|e| e.to_string())?;
+                        if &gz.digest != d || gz.size != size {
+                            // The encoder no longer gives the recorded bytes: forget the record
+                            // so that the next push compresses and records afresh.
+                            let _ = store.set_layer_gzip(&meta.chain_id, None);
+                            return Err(format!(
+                                "layer {}: its gzip form is now {} ({} bytes), not the recorded {d} ({size} bytes); the record was cleared, push again",
+                                meta.diff_id, gz.digest, gz.size
+                            ));
+                        }
+                        Ok(p)
+                    });
+                    match made {
+                        Ok(p) => file_body(p, off, len),
+                        Err(e) => Err(RegistryError::Other(e.clone())),
+                    }
+                }
+            }
+        };
         let outcome = client.ensure_blob(repo, d, size, &from, &body, opts.chunk_size)?;
         {
             let mut c = counts.lock().unwrap_or_else(|p| p.into_inner());
@@ -209,24 +307,55 @@ pub fn push(
             }
         }
         progress(PushProgress::BlobDone { digest: d, outcome });
-        Ok(())
+        Ok::<(), RegistryError>(())
     };
-    let workers = blobs.len().clamp(1, PARALLEL_UPLOADS);
+
+    let one = |k: usize| -> Result<PushedLayer, RegistryError> {
+        let meta = jobs[k];
+        let c = meta.compression();
+        if c != Compression::None {
+            let l = PushedLayer {
+                digest: meta.blob.clone(),
+                size: meta.blob_size,
+                compression: layer_compression(c, meta)?,
+            };
+            send(&l.digest, l.size, &Source::Stored, None)?;
+            return Ok(l);
+        }
+        let (gz, source) = match &meta.gzip {
+            Some(gz) => (gz.clone(), Source::Lazy(&lazy[k])),
+            None => {
+                let (p, gz) = gzip_layer(store, &ws, meta)?;
+                store.set_layer_gzip(&meta.chain_id, Some(&gz))?;
+                (gz, Source::Compressed(p))
+            }
+        };
+        send(&gz.digest, gz.size, &source, Some(meta))?;
+        Ok(PushedLayer {
+            digest: gz.digest,
+            size: gz.size,
+            compression: LayerCompression::Gzip,
+        })
+    };
+
+    let workers = jobs.len().clamp(1, PARALLEL_UPLOADS);
     std::thread::scope(|s| {
         for _ in 0..workers {
             s.spawn(|| loop {
                 let k = next.fetch_add(1, Ordering::SeqCst);
-                let Some((d, size)) = blobs.get(k) else { break };
-                if cancel.load(Ordering::Relaxed) {
+                if k >= jobs.len() || cancel.load(Ordering::Relaxed) {
                     break;
                 }
-                if let Err(e) = one(d, *size) {
-                    cancel.store(true, Ordering::SeqCst);
-                    let mut fe = first_error.lock().unwrap_or_else(|p| p.into_inner());
-                    if fe.is_none() {
-                        *fe = Some(e);
+                match one(k) {
+                    Ok(l) => pushed.lock().unwrap_or_else(|p| p.into_inner())[k] = Some(l),
+                    Err(e) => {
+                        cancel.store(true, Ordering::SeqCst);
+                        let mut fe = first_error.lock().unwrap_or_else(|p| p.into_inner());
+                        if fe.is_none() {
+                            *fe = Some(e);
+                        }
+                        break;
                     }
-                    break;
                 }
             });
         }
@@ -234,14 +363,45 @@ pub fn push(
     if let Some(e) = first_error.into_inner().unwrap_or_else(|p| p.into_inner()) {
         return Err(e);
     }
-    one(&config_digest, config_bytes.len() as u64)?;
+    let pushed = pushed.into_inner().unwrap_or_else(|p| p.into_inner());
+    let mut layers = Vec::with_capacity(metas.len());
+    for m in &metas {
+        let k = jobs
+            .iter()
+            .position(|j| j.blob == m.blob)
+            .ok_or_else(|| RegistryError::Other("internal: layer not pushed".into()))?;
+        let l = pushed[k]
+            .clone()
+            .ok_or_else(|| RegistryError::Other("internal: layer not pushed".into()))?;
+        layers.push(l);
+    }
+    send(
+        &config_digest,
+        config_bytes.len() as u64,
+        &Source::Stored,
+        None,
+    )?;
+    let (manifest_type, manifest_bytes) = manifest_for(
+        store,
+        &rec.manifest,
+        &config_bytes,
+        &config_digest,
+        &layers,
+        opts.format,
+    )?;
     let manifest_digest = client.put_manifest(repo, tag, &manifest_type, &manifest_bytes)?;
     progress(PushProgress::ManifestDone {
         digest: &manifest_digest,
     });
-    let mut all: Vec<Digest> = blobs.into_iter().map(|(d, _)| d).collect();
+    let mut all: Vec<Digest> = Vec::new();
+    for l in layers {
+        if !all.contains(&l.digest) {
+            all.push(l.digest);
+        }
+    }
     all.push(config_digest);
     sources::record(store.root(), &dest.full_repository(), &all);
+    drop(ws);
     let (uploaded, skipped, mounted) = counts.into_inner().unwrap_or_else(|p| p.into_inner());
     Ok(Pushed {
         destination: dest.to_string(),

@@ -35,6 +35,36 @@ pub fn syncfs(path: &Path) -> io::Result<()> {
     nix::unistd::syncfs(&f).map_err(io::Error::from)
 }
 
+/// Starts writeback early: a thread that `syncfs`es a work dir whenever it is kicked, while
+/// the caller goes on producing data, so that the final `syncfs` before publishing (which
+/// the caller still makes: this is only a head start, its errors are ignored) finds most
+/// data already on disk. Kicks while a sync runs coalesce into one more. Dropping it does
+/// not wait for a sync in progress (the caller's own `syncfs` covers everything anyway).
+#[derive(Debug)]
+pub struct Flusher {
+    tx: std::sync::mpsc::SyncSender<()>,
+}
+
+impl Flusher {
+    pub fn start(path: &Path) -> Flusher {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<()>(1);
+        let path = path.to_path_buf();
+        std::thread::spawn(move || {
+            for () in rx {
+                if let Err(e) = syncfs(&path) {
+                    tracing::debug!("early writeback of {}: {e}", path.display());
+                }
+            }
+        });
+        Flusher { tx }
+    }
+
+    /// Ask for a sync; never blocks.
+    pub fn kick(&self) {
+        let _ = self.tx.try_send(());
+    }
+}
+
 /// Name of the filesystem type holding `path`, as `info` shows it.
 pub fn backing_fs(path: &Path) -> String {
     use nix::sys::statfs::statfs;
@@ -61,4 +91,20 @@ pub fn backing_fs(path: &Path) -> String {
 pub fn random_hex(n: usize) -> String {
     let bytes: Vec<u8> = (0..n).map(|_| rand::random::<u8>()).collect();
     hex::encode(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flusher_kicks_never_block_and_drop_does_not_wait() {
+        let t = tempfile::tempdir().unwrap();
+        let f = Flusher::start(t.path());
+        for _ in 0..100 {
+            f.kick();
+        }
+        drop(f);
+        syncfs(t.path()).unwrap();
+    }
 }

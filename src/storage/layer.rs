@@ -1,8 +1,16 @@
-//! Layers: unpacked overlay diff dirs with their metadata, and staging a new layer from a
-//! tar stream in one pass (unpack, diff_id, compressed blob and its digest).
+//! Layers: unpacked overlay diff dirs with their metadata, and staging a new layer in one
+//! pass: from a tar stream (unpack, diff_id, the tar kept as the layer's blob), from a
+//! registry blob (kept as received, unpacked through its decompressor) or from a diff dir
+//! (packed into the blob, never unpacked).
+//!
+//! Nothing here compresses: a layer created or loaded here is stored as its uncompressed
+//! tar (`blob == diff_id`), and is gzip-compressed only when pushed (see
+//! [`LayerMeta::gzip`]). Staging writes but does not sync: callers `syncfs` the work dir
+//! once before publishing (see [`crate::storage::Transaction`]).
 
-use crate::compression;
+use crate::compression::{self, Compression};
 use crate::digest::{Digest, Hasher};
+use crate::storage::fsutil::Flusher;
 use crate::storage::pack::{self, PackOptions};
 use crate::storage::unpack::{self, UnpackOptions, UnpackStats};
 use crate::storage::workspace::WorkDir;
@@ -13,8 +21,47 @@ use std::io::{self, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 
-/// Media type of the compressed layer blobs we store.
+/// Media type of an uncompressed layer blob (Docker's name; OCI's is
+/// [`MEDIA_TYPE_OCI_LAYER_TAR`]).
+pub const MEDIA_TYPE_LAYER_TAR: &str = "application/vnd.docker.image.rootfs.diff.tar";
+/// Media type of a gzip layer blob (Docker).
 pub const MEDIA_TYPE_LAYER_GZIP: &str = "application/vnd.docker.image.rootfs.diff.tar.gzip";
+pub const MEDIA_TYPE_OCI_LAYER_TAR: &str = "application/vnd.oci.image.layer.v1.tar";
+pub const MEDIA_TYPE_OCI_LAYER_GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
+pub const MEDIA_TYPE_OCI_LAYER_ZSTD: &str = "application/vnd.oci.image.layer.v1.tar+zstd";
+
+/// The compression a layer media type names (`None` for an unknown type, which is then
+/// treated by its content).
+pub fn media_type_compression(media_type: &str) -> Option<Compression> {
+    if media_type.ends_with("+gzip") || media_type.ends_with(".tar.gzip") {
+        Some(Compression::Gzip)
+    } else if media_type.ends_with("+zstd") {
+        Some(Compression::Zstd)
+    } else if media_type.ends_with(".tar") {
+        Some(Compression::None)
+    } else {
+        None
+    }
+}
+
+/// The layer media type for `c` in an OCI or a Docker manifest (Docker has no zstd type:
+/// such layers keep the OCI one, as everyone does).
+pub fn layer_media_type(oci: bool, c: Compression) -> &'static str {
+    match (oci, c) {
+        (false, Compression::None) => MEDIA_TYPE_LAYER_TAR,
+        (true, Compression::None) => MEDIA_TYPE_OCI_LAYER_TAR,
+        (false, Compression::Gzip) => MEDIA_TYPE_LAYER_GZIP,
+        (true, Compression::Gzip) => MEDIA_TYPE_OCI_LAYER_GZIP,
+        (_, _) => MEDIA_TYPE_OCI_LAYER_ZSTD,
+    }
+}
+
+/// A compressed form of a layer that is not kept in `blobs/`: what a registry holds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CompressedBlob {
+    pub digest: Digest,
+    pub size: u64,
+}
 
 /// `layers/<chain-id>/meta.json`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -27,10 +74,34 @@ pub struct LayerMeta {
     pub parent: Option<Digest>,
     /// Size of the uncompressed tar.
     pub size: u64,
-    /// The compressed blob of this layer in `blobs/`.
+    /// The blob of this layer in `blobs/`: the uncompressed tar (`blob == diff_id`) for
+    /// layers built, imported or loaded from a plain tar; the blob exactly as received for
+    /// layers pulled (or loaded) compressed.
     pub blob: Digest,
     pub blob_size: u64,
+    /// Media type of `blob` (its compression: [`LayerMeta::compression`]).
     pub media_type: String,
+    /// For an uncompressed blob: digest and size of its gzip form (the pinned
+    /// [`compression::gzip_blocks`] encoding), recorded by the first push so later pushes
+    /// can skip or mount it without compressing again. Absent until then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gzip: Option<CompressedBlob>,
+}
+
+impl LayerMeta {
+    /// How `blob` is compressed, from its media type.
+    pub fn compression(&self) -> Compression {
+        media_type_compression(&self.media_type).unwrap_or(if self.blob == self.diff_id {
+            Compression::None
+        } else {
+            Compression::Gzip
+        })
+    }
+
+    /// True when `blob` is the uncompressed tar.
+    pub fn is_uncompressed(&self) -> bool {
+        self.compression() == Compression::None
+    }
 }
 
 /// Chain ID of a layer with `diff_id` on top of `parent` (OCI image spec).
@@ -41,120 +112,116 @@ pub fn chain_id(parent: Option<&Digest>, diff_id: &Digest) -> Digest {
     }
 }
 
-/// A layer unpacked in a work dir, ready to publish.
+/// A layer unpacked in a work dir, ready to publish (after the work dir is synced).
 #[derive(Debug)]
 pub struct StagedLayer {
     /// `<workdir>/layer-N/` holding `diff/` and `meta.json`.
     pub dir: PathBuf,
-    /// The compressed blob file in the work dir.
+    /// The blob file in the work dir.
     pub blob_path: PathBuf,
     pub meta: LayerMeta,
     pub stats: UnpackStats,
 }
 
-/// Size of the blocks fed to the layer compressor.
-const COMPRESS_BLOCK: usize = 1 << 20;
+/// Bytes handed to the blob writer thread at once.
+const CHUNK: usize = 1 << 20;
 
-/// A gzip compressor on its own thread, fed chunks of the uncompressed layer tar; it hashes
-/// the compressed bytes and syncs the blob file.
-struct Compressor {
+/// Written bytes between two early-writeback kicks (see [`Flusher`]).
+const FLUSH_EVERY: u64 = 128 << 20;
+
+/// Writes the uncompressed layer tar to its blob file on its own thread, hashing it on the
+/// way (that hash is both the diff_id and the blob digest), so the producer — the unpacker
+/// or the packer — and the hashing and writing run on two cores. Every [`FLUSH_EVERY`]
+/// bytes it kicks `flusher`, so the work dir's data (blob and unpacked files) goes to disk
+/// while more is produced, and the caller's final `syncfs` has little left to do.
+struct BlobWriter {
     tx: Option<mpsc::SyncSender<Vec<u8>>>,
     handle: std::thread::JoinHandle<io::Result<(Digest, u64)>>,
+    buf: Vec<u8>,
 }
 
-impl Compressor {
-    fn start(blob_file: File) -> Compressor {
-        let (tx, rx) = mpsc::sync_channel::<Vec<u8>>(16);
+impl BlobWriter {
+    fn start(mut blob_file: File, flusher: Flusher) -> BlobWriter {
+        let (tx, rx) = mpsc::sync_channel::<Vec<u8>>(8);
         let handle = std::thread::spawn(move || -> io::Result<(Digest, u64)> {
-            let hashing =
-                crate::digest::HashingWriter::new(BufWriter::with_capacity(1 << 20, blob_file));
-            let mut gz = compression::gzip_writer(hashing);
-            // The compressor sees fixed-size blocks whatever sizes the producer happened to
-            // write: deflate output depends on how input is split across writes, and the same
-            // layer must give the same blob however it arrived (import, load, build).
-            let mut block: Vec<u8> = Vec::with_capacity(COMPRESS_BLOCK);
+            let mut hasher = Hasher::new();
+            let mut next_kick = FLUSH_EVERY;
             for chunk in rx {
-                let mut rest = &chunk[..];
-                while !rest.is_empty() {
-                    let take = (COMPRESS_BLOCK - block.len()).min(rest.len());
-                    block.extend_from_slice(&rest[..take]);
-                    rest = &rest[take..];
-                    if block.len() == COMPRESS_BLOCK {
-                        gz.write_all(&block)?;
-                        block.clear();
-                    }
+                hasher.update(&chunk);
+                blob_file.write_all(&chunk)?;
+                if hasher.len() >= next_kick {
+                    flusher.kick();
+                    next_kick = hasher.len() + FLUSH_EVERY;
                 }
             }
-            gz.write_all(&block)?;
-            let hashing = gz.finish()?;
-            let (digest, len, mut w) = hashing.finish();
-            w.flush()?;
-            let f = w.into_inner().map_err(|e| e.into_error())?;
-            f.sync_all()?;
-            Ok((digest, len))
+            let len = hasher.len();
+            Ok((hasher.finish(), len))
         });
-        Compressor {
+        BlobWriter {
             tx: Some(tx),
             handle,
+            buf: Vec::with_capacity(CHUNK),
         }
     }
 
-    fn send(&self, chunk: &[u8]) -> io::Result<()> {
+    fn send(&mut self) -> io::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let chunk = std::mem::replace(&mut self.buf, Vec::with_capacity(CHUNK));
         match &self.tx {
             Some(tx) => tx
-                .send(chunk.to_vec())
-                .map_err(|_| io::Error::other("layer compressor stopped")),
-            None => Err(io::Error::other("layer compressor finished")),
+                .send(chunk)
+                .map_err(|_| io::Error::other("layer blob writer stopped")),
+            None => Err(io::Error::other("layer blob writer finished")),
         }
     }
 
+    fn push(&mut self, data: &[u8]) -> io::Result<()> {
+        self.buf.extend_from_slice(data);
+        if self.buf.len() >= CHUNK {
+            self.send()?;
+        }
+        Ok(())
+    }
+
+    /// Flush what is buffered and wait for the thread: the blob's digest and size.
     fn finish(mut self) -> Result<io::Result<(Digest, u64)>, StoreError> {
+        let sent = self.send();
         drop(self.tx.take());
-        self.handle
+        let res = self
+            .handle
             .join()
-            .map_err(|_| StoreError::Corrupt("layer compressor thread panicked".into()))
+            .map_err(|_| StoreError::Corrupt("layer blob writer thread panicked".into()))?;
+        Ok(sent.and(res))
     }
 }
 
-/// Hashes the uncompressed tar and feeds it to the compressor, as a reader (unpack path).
+/// Feeds everything the unpacker reads to the blob writer (unpack path).
 struct TeeReader<'a, R> {
     inner: R,
-    hasher: Hasher,
-    compressor: &'a Compressor,
+    blob: &'a mut BlobWriter,
 }
 
 impl<R: Read> Read for TeeReader<'_, R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
-        if n > 0 {
-            self.hasher.update(&buf[..n]);
-            self.compressor.send(&buf[..n])?;
-        }
+        self.blob.push(&buf[..n])?;
         Ok(n)
     }
 }
 
-/// The same as a writer (pack path). Buffers into 256 KiB chunks.
+/// The same as a writer (pack path).
 struct TeeWriter<'a> {
-    hasher: Hasher,
-    compressor: &'a Compressor,
-    buf: Vec<u8>,
+    blob: &'a mut BlobWriter,
 }
 
 impl Write for TeeWriter<'_> {
     fn write(&mut self, data: &[u8]) -> io::Result<usize> {
-        self.hasher.update(data);
-        self.buf.extend_from_slice(data);
-        if self.buf.len() >= 256 * 1024 {
-            self.flush()?;
-        }
+        self.blob.push(data)?;
         Ok(data.len())
     }
     fn flush(&mut self) -> io::Result<()> {
-        if !self.buf.is_empty() {
-            self.compressor.send(&self.buf)?;
-            self.buf.clear();
-        }
         Ok(())
     }
 }
@@ -167,38 +234,29 @@ fn new_layer_paths(ws: &WorkDir) -> (PathBuf, PathBuf) {
     )
 }
 
-fn finish_staging(
-    dir: PathBuf,
-    blob_path: PathBuf,
-    parent: Option<&Digest>,
-    diff_id: Digest,
-    size: u64,
-    compressed: (Digest, u64),
-    stats: UnpackStats,
-) -> Result<StagedLayer, StoreError> {
-    let (blob, blob_size) = compressed;
-    let meta = LayerMeta {
+/// Write `meta` as `<layer dir>/meta.json` (not synced: see the module doc).
+pub fn write_meta(layer_dir: &Path, meta: &LayerMeta) -> Result<(), StoreError> {
+    let meta_path = layer_dir.join("meta.json");
+    let bytes = serde_json::to_vec_pretty(meta).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    std::fs::write(&meta_path, bytes).map_err(|e| StoreError::io(&meta_path, e))
+}
+
+/// Meta of an uncompressed layer whose tar hashes to `diff_id`.
+fn tar_meta(parent: Option<&Digest>, diff_id: Digest, size: u64) -> LayerMeta {
+    LayerMeta {
         chain_id: chain_id(parent, &diff_id),
+        blob: diff_id.clone(),
         diff_id,
         parent: parent.cloned(),
         size,
-        blob,
-        blob_size,
-        media_type: MEDIA_TYPE_LAYER_GZIP.to_string(),
-    };
-    let meta_path = dir.join("meta.json");
-    let bytes = serde_json::to_vec_pretty(&meta).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    std::fs::write(&meta_path, bytes).map_err(|e| StoreError::io(&meta_path, e))?;
-    Ok(StagedLayer {
-        dir,
-        blob_path,
-        meta,
-        stats,
-    })
+        blob_size: size,
+        media_type: MEDIA_TYPE_LAYER_TAR.to_string(),
+        gzip: None,
+    }
 }
 
-/// Unpack the uncompressed tar stream `tar_stream` into a new layer in `ws`, computing its
-/// diff_id and writing its gzip blob at the same time (compression runs on its own thread).
+/// Unpack the uncompressed tar stream `tar_stream` into a new layer in `ws`; the same bytes
+/// become the layer's blob (an uncompressed tar, hashed for the diff_id on its own thread).
 pub fn stage_layer<R: Read>(
     ws: &WorkDir,
     tar_stream: R,
@@ -209,19 +267,25 @@ pub fn stage_layer<R: Read>(
     let diff = dir.join("diff");
     std::fs::create_dir_all(&diff).map_err(|e| StoreError::io(&diff, e))?;
     let blob_file = File::create(&blob_path).map_err(|e| StoreError::io(&blob_path, e))?;
-    let compressor = Compressor::start(blob_file);
-    let mut tee = TeeReader {
-        inner: tar_stream,
-        hasher: Hasher::new(),
-        compressor: &compressor,
+    let mut blob = BlobWriter::start(blob_file, Flusher::start(ws.path()));
+    let unpacked = {
+        let mut tee = TeeReader {
+            inner: tar_stream,
+            blob: &mut blob,
+        };
+        unpack::unpack_layer(&mut tee, &diff, opts)
     };
-    let unpacked = unpack::unpack_layer(&mut tee, &diff, opts);
-    let size = tee.hasher.len();
-    let diff_id = std::mem::take(&mut tee.hasher).finish();
-    let compressed = compressor.finish()?;
+    let written = blob.finish()?;
     let stats = unpacked?;
-    let compressed = compressed.map_err(|e| StoreError::io(&blob_path, e))?;
-    finish_staging(dir, blob_path, parent, diff_id, size, compressed, stats)
+    let (diff_id, size) = written.map_err(|e| StoreError::io(&blob_path, e))?;
+    let meta = tar_meta(parent, diff_id, size);
+    write_meta(&dir, &meta)?;
+    Ok(StagedLayer {
+        dir,
+        blob_path,
+        meta,
+        stats,
+    })
 }
 
 /// Copies every byte read from the blob stream into the blob file (hashing it), so a
@@ -253,6 +317,35 @@ pub fn stage_layer_from_blob<R: Read>(
     parent: Option<&Digest>,
     opts: UnpackOptions,
 ) -> Result<StagedLayer, StoreError> {
+    stage_layer_from_blob_guarded(ws, blob_stream, media_type, parent, opts, &mut |_| Ok(()))
+}
+
+/// Reports the decompressed bytes read so far to a guard that may stop the stream.
+struct Watched<'g, R> {
+    inner: R,
+    out: u64,
+    guard: &'g mut dyn FnMut(u64) -> io::Result<()>,
+}
+
+impl<R: Read> Read for Watched<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.out += n as u64;
+        (self.guard)(self.out)?;
+        Ok(n)
+    }
+}
+
+/// [`stage_layer_from_blob`], calling `guard` with the number of decompressed bytes after
+/// every read: an error it returns stops the staging (size limits, decompression bombs).
+pub fn stage_layer_from_blob_guarded<R: Read>(
+    ws: &WorkDir,
+    blob_stream: R,
+    media_type: &str,
+    parent: Option<&Digest>,
+    opts: UnpackOptions,
+    guard: &mut dyn FnMut(u64) -> io::Result<()>,
+) -> Result<StagedLayer, StoreError> {
     let (dir, blob_path) = new_layer_paths(ws);
     let diff = dir.join("diff");
     std::fs::create_dir_all(&diff).map_err(|e| StoreError::io(&diff, e))?;
@@ -264,7 +357,12 @@ pub fn stage_layer_from_blob<R: Read>(
     let (diff_id, size, stats) = {
         let (_kind, tar_stream) =
             compression::decompress(&mut tee).map_err(|e| StoreError::io(&blob_path, e))?;
-        let mut hashing = crate::digest::HashingReader::new(tar_stream);
+        let watched = Watched {
+            inner: tar_stream,
+            out: 0,
+            guard,
+        };
+        let mut hashing = crate::digest::HashingReader::new(watched);
         let stats = unpack::unpack_layer(&mut hashing, &diff, opts)?;
         let (diff_id, size, _) = hashing.finish();
         (diff_id, size, stats)
@@ -272,32 +370,30 @@ pub fn stage_layer_from_blob<R: Read>(
     // Whatever follows the compressed stream still belongs to the blob and its digest.
     io::copy(&mut tee, &mut io::sink()).map_err(|e| StoreError::io(&blob_path, e))?;
     let (blob, blob_size, w) = tee.out.finish();
-    let f = w
-        .into_inner()
+    w.into_inner()
         .map_err(|e| StoreError::io(&blob_path, e.into_error()))?;
-    f.sync_all().map_err(|e| StoreError::io(&blob_path, e))?;
-    let mut staged = finish_staging(
+    let meta = LayerMeta {
+        chain_id: chain_id(parent, &diff_id),
+        diff_id,
+        parent: parent.cloned(),
+        size,
+        blob,
+        blob_size,
+        media_type: media_type.to_string(),
+        gzip: None,
+    };
+    write_meta(&dir, &meta)?;
+    Ok(StagedLayer {
         dir,
         blob_path,
-        parent,
-        diff_id,
-        size,
-        (blob, blob_size),
+        meta,
         stats,
-    )?;
-    if staged.meta.media_type != media_type {
-        staged.meta.media_type = media_type.to_string();
-        let meta_path = staged.dir.join("meta.json");
-        let bytes = serde_json::to_vec_pretty(&staged.meta)
-            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        std::fs::write(&meta_path, bytes).map_err(|e| StoreError::io(&meta_path, e))?;
-    }
-    Ok(staged)
+    })
 }
 
 /// Turn the diff dir `src` (inside `ws`, e.g. a RUN's overlay upper dir) into a staged layer:
-/// pack it to a deterministic tar (hashed and compressed on the fly), then move the dir into
-/// place as the layer's unpacked form.
+/// pack it to a deterministic tar — the layer's blob, hashed for the diff_id on its own
+/// thread — then move the dir into place as the layer's unpacked form (no unpacking).
 pub fn stage_layer_from_dir(
     ws: &WorkDir,
     src: &Path,
@@ -307,31 +403,27 @@ pub fn stage_layer_from_dir(
     let (dir, blob_path) = new_layer_paths(ws);
     std::fs::create_dir_all(&dir).map_err(|e| StoreError::io(&dir, e))?;
     let blob_file = File::create(&blob_path).map_err(|e| StoreError::io(&blob_path, e))?;
-    let compressor = Compressor::start(blob_file);
-    let mut tee = TeeWriter {
-        hasher: Hasher::new(),
-        compressor: &compressor,
-        buf: Vec::with_capacity(512 * 1024),
-    };
-    let packed = pack::pack_dir(src, &mut tee, opts).and_then(|n| {
-        tee.flush().map_err(|e| pack::PackError::Io {
-            path: src.to_path_buf(),
-            source: e,
-        })?;
-        Ok(n)
-    });
-    let size = tee.hasher.len();
-    let diff_id = std::mem::take(&mut tee.hasher).finish();
-    let compressed = compressor.finish()?;
+    // The diff dir is complete: its data can go to disk while it is packed.
+    let flusher = Flusher::start(ws.path());
+    flusher.kick();
+    let mut blob = BlobWriter::start(blob_file, flusher);
+    let packed = pack::pack_dir(src, TeeWriter { blob: &mut blob }, opts);
+    let written = blob.finish()?;
     let entries = packed.map_err(|e| StoreError::Corrupt(format!("packing layer: {e}")))?;
-    let compressed = compressed.map_err(|e| StoreError::io(&blob_path, e))?;
+    let (diff_id, size) = written.map_err(|e| StoreError::io(&blob_path, e))?;
     let diff = dir.join("diff");
     std::fs::rename(src, &diff).map_err(|e| StoreError::io(&diff, e))?;
-    let stats = UnpackStats {
-        entries,
-        file_bytes: 0,
-    };
-    finish_staging(dir, blob_path, parent, diff_id, size, compressed, stats)
+    let meta = tar_meta(parent, diff_id, size);
+    write_meta(&dir, &meta)?;
+    Ok(StagedLayer {
+        dir,
+        blob_path,
+        meta,
+        stats: UnpackStats {
+            entries,
+            file_bytes: 0,
+        },
+    })
 }
 
 /// Read a layer's meta.json.
@@ -345,6 +437,17 @@ pub fn read_meta(layer_dir: &Path) -> Result<LayerMeta, StoreError> {
 mod tests {
     use super::*;
 
+    fn one_file_tar(name: &str, data: &[u8]) -> Vec<u8> {
+        let mut b = tar::Builder::new(Vec::new());
+        let mut h = tar::Header::new_gnu();
+        h.set_path(name).unwrap();
+        h.set_size(data.len() as u64);
+        h.set_mode(0o644);
+        h.set_cksum();
+        b.append(&h, data).unwrap();
+        b.into_inner().unwrap()
+    }
+
     #[test]
     fn chain_ids_follow_the_spec() {
         let a = Digest::of(b"a");
@@ -355,51 +458,32 @@ mod tests {
     }
 
     #[test]
-    fn staging_hashes_what_it_unpacks() {
+    fn staging_keeps_the_tar_as_the_blob() {
         let t = tempfile::tempdir().unwrap();
         let ws = WorkDir::create(t.path(), "t").unwrap();
-        let mut b = tar::Builder::new(Vec::new());
-        let mut h = tar::Header::new_gnu();
-        h.set_path("f").unwrap();
-        h.set_size(3);
-        h.set_mode(0o644);
-        h.set_cksum();
-        b.append(&h, &b"abc"[..]).unwrap();
-        let data = b.into_inner().unwrap();
+        let data = one_file_tar("f", b"abc");
         let opts = UnpackOptions {
             allow_devices: false,
             whiteouts: false,
         };
         let st = stage_layer(&ws, &data[..], None, opts).unwrap();
         assert_eq!(st.meta.diff_id, Digest::of(&data));
+        assert_eq!(st.meta.blob, st.meta.diff_id);
         assert_eq!(st.meta.size, data.len() as u64);
-        let blob = std::fs::read(&st.blob_path).unwrap();
-        assert_eq!(Digest::of(&blob), st.meta.blob);
-        let mut out = Vec::new();
-        flate2::read::GzDecoder::new(&blob[..])
-            .read_to_end(&mut out)
-            .unwrap();
-        assert_eq!(out, data);
+        assert_eq!(st.meta.blob_size, data.len() as u64);
+        assert_eq!(st.meta.media_type, MEDIA_TYPE_LAYER_TAR);
+        assert!(st.meta.is_uncompressed());
+        assert_eq!(std::fs::read(&st.blob_path).unwrap(), data);
         assert_eq!(std::fs::read(st.dir.join("diff/f")).unwrap(), b"abc");
+        assert_eq!(read_meta(&st.dir).unwrap(), st.meta);
     }
 
     #[test]
-    fn blob_bytes_do_not_depend_on_how_the_tar_was_read() {
+    fn large_layers_cross_the_writer_thread_intact() {
         let t = tempfile::tempdir().unwrap();
         let ws = WorkDir::create(t.path(), "t").unwrap();
-        let mut b = tar::Builder::new(Vec::new());
-        let data: Vec<u8> = (0..3_000_000u32).map(|i| (i % 253) as u8).collect();
-        let mut h = tar::Header::new_gnu();
-        h.set_path("f").unwrap();
-        h.set_size(data.len() as u64);
-        h.set_mode(0o644);
-        h.set_cksum();
-        b.append(&h, &data[..]).unwrap();
-        let tar_bytes = b.into_inner().unwrap();
-        let opts = UnpackOptions {
-            allow_devices: false,
-            whiteouts: false,
-        };
+        let big: Vec<u8> = (0..5_000_000u32).map(|i| (i % 251) as u8).collect();
+        let data = one_file_tar("big", &big);
         /// Returns at most `n` bytes per read.
         struct Dribble<'a>(&'a [u8], usize);
         impl Read for Dribble<'_> {
@@ -410,23 +494,33 @@ mod tests {
                 Ok(k)
             }
         }
-        let a = stage_layer(&ws, Dribble(&tar_bytes, 7777), None, opts).unwrap();
-        let b = stage_layer(&ws, Dribble(&tar_bytes, 1 << 20), None, opts).unwrap();
-        assert_eq!(a.meta.blob, b.meta.blob);
+        let opts = UnpackOptions {
+            allow_devices: false,
+            whiteouts: false,
+        };
+        let st = stage_layer(&ws, Dribble(&data, 7777), None, opts).unwrap();
+        assert_eq!(st.meta.diff_id, Digest::of(&data));
+        assert_eq!(std::fs::read(&st.blob_path).unwrap(), data);
+        assert_eq!(std::fs::read(st.dir.join("diff/big")).unwrap(), big);
+    }
+
+    #[test]
+    fn a_failed_unpack_fails_the_staging() {
+        let t = tempfile::tempdir().unwrap();
+        let ws = WorkDir::create(t.path(), "t").unwrap();
+        let opts = UnpackOptions {
+            allow_devices: false,
+            whiteouts: false,
+        };
+        let garbage = vec![0x42u8; 4096];
+        assert!(stage_layer(&ws, &garbage[..], None, opts).is_err());
     }
 
     #[test]
     fn staging_from_a_blob_keeps_the_blob() {
         let t = tempfile::tempdir().unwrap();
         let ws = WorkDir::create(t.path(), "t").unwrap();
-        let mut b = tar::Builder::new(Vec::new());
-        let mut h = tar::Header::new_gnu();
-        h.set_path("f").unwrap();
-        h.set_size(3);
-        h.set_mode(0o644);
-        h.set_cksum();
-        b.append(&h, &b"abc"[..]).unwrap();
-        let data = b.into_inner().unwrap();
+        let data = one_file_tar("f", b"abc");
         let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
         gz.write_all(&data).unwrap();
         let blob = gz.finish().unwrap();
@@ -439,8 +533,40 @@ mod tests {
         assert_eq!(st.meta.blob_size, blob.len() as u64);
         assert_eq!(st.meta.diff_id, Digest::of(&data));
         assert_eq!(st.meta.media_type, "application/x-test");
+        assert_eq!(st.meta.compression(), Compression::Gzip);
         assert_eq!(std::fs::read(&st.blob_path).unwrap(), blob);
         assert_eq!(std::fs::read(st.dir.join("diff/f")).unwrap(), b"abc");
+    }
+
+    #[test]
+    fn a_guard_can_stop_a_blob_that_expands_too_much() {
+        let t = tempfile::tempdir().unwrap();
+        let ws = WorkDir::create(t.path(), "t").unwrap();
+        let data = one_file_tar("f", &vec![0u8; 1 << 20]);
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        gz.write_all(&data).unwrap();
+        let blob = gz.finish().unwrap();
+        let opts = UnpackOptions {
+            allow_devices: false,
+            whiteouts: true,
+        };
+        let mut guard = |out: u64| {
+            if out > 100_000 {
+                Err(io::Error::other("too big"))
+            } else {
+                Ok(())
+            }
+        };
+        let err = stage_layer_from_blob_guarded(
+            &ws,
+            &blob[..],
+            MEDIA_TYPE_LAYER_GZIP,
+            None,
+            opts,
+            &mut guard,
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("too big"), "{err}");
     }
 
     #[test]
@@ -450,6 +576,8 @@ mod tests {
         let upper = ws.child("upper");
         std::fs::create_dir_all(upper.join("etc")).unwrap();
         std::fs::write(upper.join("etc/x"), b"x").unwrap();
+        let big: Vec<u8> = (0..3_000_001u32).map(|i| (i % 253) as u8).collect();
+        std::fs::write(upper.join("big"), &big).unwrap();
         let opts = PackOptions {
             timestamps: crate::storage::pack::Timestamps::Fixed(0),
         };
@@ -457,13 +585,61 @@ mod tests {
         let st = stage_layer_from_dir(&ws, &upper, Some(&parent), opts).unwrap();
         assert!(!upper.exists(), "upper dir moved into the staged layer");
         assert_eq!(std::fs::read(st.dir.join("diff/etc/x")).unwrap(), b"x");
-        let blob = std::fs::read(&st.blob_path).unwrap();
-        let mut tar_bytes = Vec::new();
-        flate2::read::GzDecoder::new(&blob[..])
-            .read_to_end(&mut tar_bytes)
-            .unwrap();
+        let tar_bytes = std::fs::read(&st.blob_path).unwrap();
         assert_eq!(Digest::of(&tar_bytes), st.meta.diff_id);
+        assert_eq!(st.meta.blob, st.meta.diff_id);
         assert_eq!(st.meta.size, tar_bytes.len() as u64);
         assert_eq!(st.meta.chain_id, chain_id(Some(&parent), &st.meta.diff_id));
+        let mut ar = tar::Archive::new(&tar_bytes[..]);
+        let mut seen = Vec::new();
+        for e in ar.entries().unwrap() {
+            let mut e = e.unwrap();
+            let name = e.path().unwrap().display().to_string();
+            let mut content = Vec::new();
+            e.read_to_end(&mut content).unwrap();
+            if name == "big" {
+                assert_eq!(content, big);
+            }
+            seen.push(name);
+        }
+        assert_eq!(seen, vec!["big", "etc/", "etc/x"]);
+    }
+
+    #[test]
+    fn media_types_name_their_compression() {
+        assert_eq!(
+            media_type_compression(MEDIA_TYPE_LAYER_TAR),
+            Some(Compression::None)
+        );
+        assert_eq!(
+            media_type_compression(MEDIA_TYPE_OCI_LAYER_TAR),
+            Some(Compression::None)
+        );
+        assert_eq!(
+            media_type_compression(MEDIA_TYPE_LAYER_GZIP),
+            Some(Compression::Gzip)
+        );
+        assert_eq!(
+            media_type_compression(MEDIA_TYPE_OCI_LAYER_ZSTD),
+            Some(Compression::Zstd)
+        );
+        for c in [Compression::None, Compression::Gzip, Compression::Zstd] {
+            for oci in [false, true] {
+                assert_eq!(media_type_compression(layer_media_type(oci, c)), Some(c));
+            }
+        }
+    }
+
+    #[test]
+    fn old_metas_without_a_gzip_record_still_read() {
+        let d = Digest::of(b"x");
+        let json = format!(
+            r#"{{"chain_id":"{d}","diff_id":"{d}","parent":null,"size":1,"blob":"{d}","blob_size":1,"media_type":"{MEDIA_TYPE_LAYER_GZIP}"}}"#
+        );
+        let m: LayerMeta = serde_json::from_str(&json).unwrap();
+        assert_eq!(m.gzip, None);
+        assert_eq!(m.compression(), Compression::Gzip);
+        let back = serde_json::to_string(&m).unwrap();
+        assert!(!back.contains("\"gzip\":"), "{back}");
     }
 }

@@ -4,16 +4,17 @@
 //! <dataroot>/
 //!   store.lock                  the store lock (see crate::lock)
 //!   images.json                 every image record (replaced atomically)
-//!   blobs/sha256/<hex>          compressed layers, configs, manifests
+//!   blobs/sha256/<hex>          layer blobs (tars, or as received), configs, manifests
 //!   layers/<chain-id>/diff/     unpacked layer, an overlay lowerdir
-//!   layers/<chain-id>/meta.json diff_id, parent, sizes, blob digest
+//!   layers/<chain-id>/meta.json diff_id, parent, sizes, blob digest and media type, gzip form
 //!   leases/<chain-id>.lock      shared locks of layers in use
 //!   tmp/                        work in progress; garbage after a crash
 //! ```
 //!
 //! Rules: nothing enters `blobs/`, `layers/` or `images.json` except by `rename` of a complete,
-//! synced object, and only under the exclusive store lock ([`Transaction`]). Heavy work (unpack,
-//! compress, hash) happens in a [`WorkDir`] under `tmp/` without that lock. Removal first
+//! synced object (the work dir is `syncfs`'d once before publishing), and only under the
+//! exclusive store lock ([`Transaction`]). Heavy work (unpack, pack, hash) happens in a
+//! [`WorkDir`] under `tmp/` without that lock. Removal first
 //! rewrites `images.json`, then sweeps what nothing references, so a crash at any point leaves
 //! a valid store with, at worst, garbage for the next sweep.
 
@@ -202,6 +203,38 @@ impl Store {
         Ok(Lease { _guards: guards })
     }
 
+    /// Record (or, with `None`, forget) the gzip form of an uncompressed layer in its
+    /// meta.json: the meta is rewritten whole (synced, renamed over the old one, its
+    /// directory synced) under the exclusive store lock, so readers see the old or the new
+    /// meta and concurrent recorders do not lose each other's fields. A layer that is gone
+    /// is left alone (nothing to record).
+    pub fn set_layer_gzip(
+        &self,
+        chain: &Digest,
+        gzip: Option<&layer::CompressedBlob>,
+    ) -> Result<(), StoreError> {
+        let _g = lock::lock(&lock::store_lock_path(&self.root), Mode::Exclusive)?;
+        let dir = self.layer_dir(chain);
+        if !dir.is_dir() {
+            return Ok(());
+        }
+        let mut meta = layer::read_meta(&dir)?;
+        if meta.gzip.as_ref() == gzip {
+            return Ok(());
+        }
+        meta.gzip = gzip.cloned();
+        let bytes =
+            serde_json::to_vec_pretty(&meta).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let tmp = self
+            .tmp_dir()
+            .join(format!("meta-{}.tmp", fsutil::random_hex(8)));
+        let dest = dir.join("meta.json");
+        fsutil::write_atomic(&tmp, &dest, &bytes).map_err(|e| {
+            let _ = std::fs::remove_file(&tmp);
+            StoreError::io(&dest, e)
+        })
+    }
+
     /// Start a change: takes the store lock exclusively and reads the index.
     pub fn begin(&self) -> Result<Transaction<'_>, StoreError> {
         let guard = lock::lock(&lock::store_lock_path(&self.root), Mode::Exclusive)?;
@@ -233,6 +266,7 @@ impl Transaction<'_> {
     }
 
     /// Move a complete, synced blob file into `blobs/` (or drop it if already there).
+    /// "Synced": the caller has `syncfs`'d its work dir (or fsync'd the file) since writing it.
     pub fn publish_blob(&mut self, staged: &Path, d: &Digest) -> Result<(), StoreError> {
         let dest = self.store.blob_path(d);
         if dest.exists() {
@@ -342,13 +376,12 @@ impl Transaction<'_> {
             std::fs::remove_file(entry.path()).map_err(|e| StoreError::io(&entry.path(), e))?;
             out.blobs += 1;
         }
-        // Index temp files of writers that died mid-write.
+        // Index and layer-meta temp files of writers that died mid-write.
         if let Ok(entries) = std::fs::read_dir(store.tmp_dir()) {
             for e in entries.flatten() {
-                if e.file_name()
-                    .to_str()
-                    .is_some_and(|n| n.starts_with("index-") && n.ends_with(".tmp"))
-                {
+                if e.file_name().to_str().is_some_and(|n| {
+                    (n.starts_with("index-") || n.starts_with("meta-")) && n.ends_with(".tmp")
+                }) {
                     let _ = std::fs::remove_file(e.path());
                 }
             }

@@ -58,6 +58,8 @@ struct Packer<'a, W: Write> {
     /// (dev, ino) of multiply-linked files already written → their archive path.
     links: HashMap<(u64, u64), PathBuf>,
     entries: u64,
+    /// File data is copied through this (the tar builder would use 8 KiB reads).
+    buf: Vec<u8>,
 }
 
 /// One PAX record: "<len> key=value\n" where len counts the whole record.
@@ -197,24 +199,35 @@ impl<W: Write> Packer<'_, W> {
                 self.links.insert(key, rel.to_path_buf());
             }
             self.write_xattrs(src, rel)?;
-            let f = File::open(src).map_err(io)?;
+            let mut f = File::open(src).map_err(io)?;
             let mut h = self.base_header(&md, tar::EntryType::Regular);
             h.set_size(md.len());
-            // A file that changes size while packed would corrupt the archive: read exactly
+            // The header (and any long-name record) goes through the builder with no data;
+            // the data follows here, in large reads.
+            self.out.append_data(&mut h, rel, io::empty()).map_err(io)?;
+            // A file that changes size while packed would corrupt the archive: copy exactly
             // the size in the header, and fail if it shrank.
-            let mut reader = io::Read::take(f, md.len());
-            let mut counted = CountingReader {
-                inner: &mut reader,
-                n: 0,
-            };
-            self.out
-                .append_data(&mut h, rel, &mut counted)
-                .map_err(io)?;
-            if counted.n != md.len() {
-                return Err(io_err(
-                    src,
-                    io::Error::other("file shrank while being packed"),
-                ));
+            let out = self.out.get_mut();
+            let mut left = md.len();
+            while left > 0 {
+                let want = (self.buf.len() as u64).min(left) as usize;
+                let n = match io::Read::read(&mut f, &mut self.buf[..want]) {
+                    Ok(0) => {
+                        return Err(io_err(
+                            src,
+                            io::Error::other("file shrank while being packed"),
+                        ))
+                    }
+                    Ok(n) => n,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) => return Err(io(e)),
+                };
+                out.write_all(&self.buf[..n]).map_err(io)?;
+                left -= n as u64;
+            }
+            let rem = (md.len() % 512) as usize;
+            if rem != 0 {
+                out.write_all(&[0u8; 512][..512 - rem]).map_err(io)?;
             }
             self.entries += 1;
             return Ok(());
@@ -257,19 +270,6 @@ impl<W: Write> Packer<'_, W> {
     }
 }
 
-struct CountingReader<'a, R> {
-    inner: &'a mut R,
-    n: u64,
-}
-
-impl<R: io::Read> io::Read for CountingReader<'_, R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let k = self.inner.read(buf)?;
-        self.n += k as u64;
-        Ok(k)
-    }
-}
-
 /// Write the contents of `root` (not `root` itself) as a layer tar into `out`.
 /// Returns the number of entries written.
 pub fn pack_dir<W: Write>(root: &Path, out: W, opts: PackOptions) -> Result<u64, PackError> {
@@ -279,6 +279,7 @@ pub fn pack_dir<W: Write>(root: &Path, out: W, opts: PackOptions) -> Result<u64,
         opts,
         links: HashMap::new(),
         entries: 0,
+        buf: vec![0u8; 1 << 20],
     };
     let root = p.root.to_path_buf();
     p.dir_children(&root, Path::new(""))?;

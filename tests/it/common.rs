@@ -294,9 +294,29 @@ pub fn check_store(dataroot: &Path) -> Vec<String> {
                     }
                     let bd = meta["blob"].as_str().unwrap_or("");
                     match std::fs::read(blob(bd)) {
-                        Ok(b) if format!("sha256:{}", sha256_hex(&b)) == bd => {}
+                        Ok(b) if format!("sha256:{}", sha256_hex(&b)) == bd => {
+                            if meta["blob_size"].as_u64() != Some(b.len() as u64) {
+                                problems.push(format!("{id}: layer blob {bd} size mismatch"));
+                            }
+                        }
                         Ok(_) => problems.push(format!("{id}: layer blob {bd} content mismatch")),
                         Err(e) => problems.push(format!("{id}: layer blob {bd}: {e}")),
+                    }
+                    // An uncompressed (tar) blob is the layer tar itself.
+                    let mt = meta["media_type"].as_str().unwrap_or("");
+                    if mt.ends_with(".tar") && bd != diff_id {
+                        problems.push(format!(
+                            "{id}: tar blob {bd} of layer {chain} is not its diff_id"
+                        ));
+                    }
+                    if !meta["gzip"].is_null()
+                        && (!mt.ends_with(".tar")
+                            || meta["gzip"]["digest"]
+                                .as_str()
+                                .is_none_or(|d| !d.starts_with("sha256:"))
+                            || meta["gzip"]["size"].as_u64().is_none())
+                    {
+                        problems.push(format!("{id}: layer {chain} has a bad gzip record"));
                     }
                 }
             }

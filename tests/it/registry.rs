@@ -1398,3 +1398,107 @@ fn build_pulls_a_missing_base_and_pushes_with_output_docker() {
     ]));
     assert_eq!(insp["Layers"].as_array().unwrap().len(), 2, "{insp}");
 }
+
+/// The gzip records of every layer of a store (digest of the compressed form).
+fn gzip_records(env: &Env) -> Vec<String> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(env.dataroot().join("layers")).unwrap() {
+        let meta: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(e.unwrap().path().join("meta.json")).unwrap())
+                .unwrap();
+        if let Some(d) = meta["gzip"]["digest"].as_str() {
+            out.push(d.to_string());
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn static_builds_push_to_the_same_manifest_and_compress_once() {
+    need!("docker-registry", "skopeo");
+    let reg = Registry::start(Auth::Open, false);
+    let mut digests = Vec::new();
+    let mut ids = Vec::new();
+    let big: Vec<u8> = (0..3_500_000u32).map(|i| (i * 31 % 253) as u8).collect();
+    for (i, repo) in ["static/one", "static/two"].iter().enumerate() {
+        let env = Env::new();
+        insecure(&env, &[reg.host()]);
+        let ctx = env.path("ctx");
+        std::fs::create_dir_all(ctx.join("d")).unwrap();
+        std::fs::write(ctx.join("Dockerfile"), "FROM scratch\nCOPY . /app/\n").unwrap();
+        std::fs::write(ctx.join("d/big.bin"), &big).unwrap();
+        std::fs::write(ctx.join("small"), "small").unwrap();
+        let name = format!("{}:v1", reg.image(repo));
+        let out = env.ok(&[
+            "ctr-img",
+            "build",
+            "--build-static",
+            "build-time=2021-01-02 03:04:05",
+            "--tag",
+            &name,
+            ctx.to_str().unwrap(),
+        ]);
+        assert!(out.contains("Build success"), "{out}");
+        ids.push(id_of(&env, &name));
+        // Built layers are stored uncompressed: nothing recorded before the first push.
+        assert!(gzip_records(&env).is_empty());
+        env.ok(&["ctr-img", "push", &name]);
+        let raw = skopeo_ok(&[
+            "inspect",
+            "--tls-verify=false",
+            "--raw",
+            &format!("docker://{name}"),
+        ]);
+        let m = json(&raw);
+        assert_eq!(
+            m["layers"][0]["mediaType"],
+            "application/vnd.docker.image.rootfs.diff.tar.gzip"
+        );
+        // The gzip form pushed is the one recorded in the layer's meta.
+        let recorded = gzip_records(&env);
+        assert_eq!(
+            recorded,
+            vec![m["layers"][0]["digest"].as_str().unwrap().to_string()]
+        );
+        // A second push compresses nothing (the record gives the digest, HEAD finds it) and
+        // gives the same manifest.
+        let out = env.run(&["ctr-img", "push", &name]);
+        assert!(out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("already exists") && !err.contains("pushed"),
+            "{err}"
+        );
+        let again = skopeo_ok(&[
+            "inspect",
+            "--tls-verify=false",
+            "--raw",
+            &format!("docker://{name}"),
+        ]);
+        assert_eq!(raw, again);
+        let insp = json(&skopeo_ok(&[
+            "inspect",
+            "--tls-verify=false",
+            &format!("docker://{name}"),
+        ]));
+        digests.push(insp["Digest"].as_str().unwrap().to_string());
+        // skopeo unpacks what we pushed (the multi-member gzip stream included).
+        skopeo_ok(&[
+            "copy",
+            "--src-tls-verify=false",
+            &format!("docker://{name}"),
+            &format!("oci:{}:x", env.path(&format!("oci-{i}")).display()),
+        ]);
+        assert!(
+            check_store(&env.dataroot()).is_empty(),
+            "{:?}",
+            check_store(&env.dataroot())
+        );
+    }
+    assert_eq!(
+        ids[0], ids[1],
+        "static builds in two stores give one image ID"
+    );
+    assert_eq!(digests[0], digests[1], "and push to one manifest");
+}
