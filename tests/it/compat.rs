@@ -800,7 +800,8 @@ fn run_step_alive() -> bool {
                 .any(|c| {
                     String::from_utf8_lossy(&c)
                         .replace('\0', " ")
-                        .contains("echo started && sleep 600")
+                        // The shell may exec its last command: look for that command.
+                        .contains("sleep 613")
                 })
         })
         .unwrap_or(false)
@@ -821,7 +822,7 @@ fn sigterm_cancels_running_build_and_leaves_no_mounts() {
     let req = build_req(
         "long",
         &ctx,
-        "FROM busybox\nRUN echo started && sleep 600\n",
+        "FROM busybox\nRUN echo started && sleep 613\n",
     );
     let dir = server.env.dir.path().to_path_buf();
     let pid = server.pid();
