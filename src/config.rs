@@ -22,6 +22,18 @@ pub const STORAGE_DRIVER_OVERLAY: &str = "overlay";
 /// Environment variable enabling experimental commands on the client, as upstream.
 pub const EXPERIMENTAL_ENV: &str = "ISULABUILD_CLI_EXPERIMENTAL";
 
+/// The proxy variables `--proxy` hands to RUN from the builder's environment.
+pub const PROXY_VARS: [&str; 8] = [
+    "http_proxy",
+    "https_proxy",
+    "ftp_proxy",
+    "no_proxy",
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "FTP_PROXY",
+    "NO_PROXY",
+];
+
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("{path}: {message}")]

@@ -28,8 +28,9 @@ use std::sync::OnceLock;
 /// The `PATH` given to a setuid invocation: never the caller's.
 pub const SAFE_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
-/// Environment variables a non-root caller may pass in. Everything else is removed before any
-/// code reads the environment.
+/// Environment variables a non-root caller may pass in, besides `LC_*` and the proxy variables
+/// (given to RUN with `--proxy`, the default, as upstream). Everything else is removed before
+/// any code reads the environment.
 const ENV_ALLOW: &[&str] = &[
     "TERM",
     "LANG",
@@ -37,16 +38,7 @@ const ENV_ALLOW: &[&str] = &[
     "COLUMNS",
     "NO_COLOR",
     "SOURCE_DATE_EPOCH",
-    "ISULABUILD_CLI_EXPERIMENTAL",
-    // Given to RUN only with --proxy (the default, as upstream).
-    "http_proxy",
-    "https_proxy",
-    "ftp_proxy",
-    "no_proxy",
-    "HTTP_PROXY",
-    "HTTPS_PROXY",
-    "FTP_PROXY",
-    "NO_PROXY",
+    crate::config::EXPERIMENTAL_ENV,
 ];
 
 /// The user who started a setuid invocation.
@@ -83,7 +75,7 @@ pub fn is_setuid_invocation() -> bool {
 }
 
 fn env_allowed(key: &str) -> bool {
-    ENV_ALLOW.contains(&key) || key.starts_with("LC_")
+    ENV_ALLOW.contains(&key) || crate::config::PROXY_VARS.contains(&key) || key.starts_with("LC_")
 }
 
 /// Detect a setuid invocation and harden the process for it (see the module docs). Must run

@@ -11,18 +11,6 @@ use crate::config::Settings;
 use crate::storage::{Store, StoreError};
 use std::path::{Path, PathBuf};
 
-/// The proxy variables `--proxy` hands to RUN from the builder's environment.
-pub const PROXY_VARS: [&str; 8] = [
-    "http_proxy",
-    "https_proxy",
-    "ftp_proxy",
-    "no_proxy",
-    "HTTP_PROXY",
-    "HTTPS_PROXY",
-    "FTP_PROXY",
-    "NO_PROXY",
-];
-
 /// Why a build job failed.
 #[derive(Debug, thiserror::Error)]
 pub enum JobError {
@@ -41,7 +29,7 @@ pub enum JobError {
 
 /// The proxy variables set in this process's environment, as (name, value).
 pub fn proxy_env() -> Vec<(String, String)> {
-    PROXY_VARS
+    crate::config::PROXY_VARS
         .iter()
         .filter_map(|k| std::env::var(k).ok().map(|v| (k.to_string(), v)))
         .collect()

@@ -202,23 +202,32 @@ impl Output {
     }
 }
 
+/// Write image `image_id`, named `name`, as a docker-archive into `w` (the form both engines
+/// load).
+fn write_docker_archive(
+    store: &Store,
+    image_id: &str,
+    name: &str,
+    w: impl std::io::Write,
+) -> Result<(), crate::image::ImageError> {
+    let sel = crate::image::save::select_as(store, image_id, Some(name))?;
+    crate::image::save::write_selection(
+        store,
+        &sel,
+        std::io::BufWriter::with_capacity(1 << 20, w),
+        ArchiveFormat::DockerArchive,
+        &mut |_| {},
+    )
+    .map(drop)
+}
+
 /// Stream the image as a docker-archive into the engine's `POST /images/load`, then check
 /// that the engine has `name` with our image ID.
 fn deliver_docker_daemon(store: &Store, image_id: &str, name: &str) -> Result<(), OutputError> {
     use crate::image::docker_engine::Engine;
     let engine = Engine::from_env()?;
-    let sel = crate::image::save::select_as(store, image_id, Some(name))?;
-    engine.load_streamed(|w| {
-        crate::image::save::write_selection(
-            store,
-            &sel,
-            std::io::BufWriter::with_capacity(1 << 20, w),
-            ArchiveFormat::DockerArchive,
-            &mut |_| {},
-        )
-        .map(drop)
-        .map_err(|e| e.into())
-    })?;
+    engine
+        .load_streamed(|w| write_docker_archive(store, image_id, name, w).map_err(|e| e.into()))?;
     let want = format!("sha256:{image_id}");
     match engine.image_id(name)? {
         Some(got) if got == want => Ok(()),
@@ -283,7 +292,6 @@ fn deliver_isulad(store: &Store, image_id: &str, name: &str) -> Result<(), Outpu
         crate::storage::fsutil::random_hex(6)
     ));
     let written = (|| -> Result<(), OutputError> {
-        let sel = crate::image::save::select_as(store, image_id, Some(name))?;
         let file = std::fs::OpenOptions::new()
             .write(true)
             .create_new(true)
@@ -295,14 +303,7 @@ fn deliver_isulad(store: &Store, image_id: &str, name: &str) -> Result<(), Outpu
             signals: &signals,
             caught: &caught,
         };
-        crate::image::save::write_selection(
-            store,
-            &sel,
-            std::io::BufWriter::with_capacity(1 << 20, w),
-            ArchiveFormat::DockerArchive,
-            &mut |_| {},
-        )?;
-        Ok(())
+        Ok(write_docker_archive(store, image_id, name, w)?)
     })();
     if let Some(sig) = caught.get() {
         return Err(OutputError::Interrupted(sig));

@@ -184,13 +184,17 @@ fn root_only_flags(g: &GlobalArgs) -> Vec<&'static str> {
 }
 
 fn dispatch(cli: Cli) -> Result<(), CliError> {
+    // Resolved once, when a command needs it or a setuid caller must be checked against the
+    // admin's group.
+    let mut settings = None;
     if crate::privilege::caller().is_some() {
         // Setuid invocation by a non-root user: the admin's configuration only, the admin's
         // group only.
         crate::privilege::refuse_root_only(&root_only_flags(&cli.global))
             .map_err(|e| CliError::Usage(e.to_string()))?;
-        let settings = Settings::resolve(&cli.global.to_options())?;
-        crate::privilege::authorize(&settings.group).map_err(|e| CliError::Usage(e.to_string()))?;
+        let s = Settings::resolve(&cli.global.to_options())?;
+        crate::privilege::authorize(&s.group).map_err(|e| CliError::Usage(e.to_string()))?;
+        settings = Some(s);
     }
     match cli.command {
         Command::Version => {
@@ -202,7 +206,10 @@ fn dispatch(cli: Cli) -> Result<(), CliError> {
             Ok(())
         }
         command => {
-            let settings = Settings::resolve(&cli.global.to_options())?;
+            let settings = match settings {
+                Some(s) => s,
+                None => Settings::resolve(&cli.global.to_options())?,
+            };
             init_logging(&settings.log_level);
             match command {
                 Command::Info(a) => info::run(&settings, a),
