@@ -255,11 +255,13 @@ impl Driver<'_> {
         self.load_image(&id)
     }
 
-    fn lower_dirs(&self, layers: &[Digest]) -> Vec<PathBuf> {
+    /// The overlay lower dirs of `layers` (top first), unpacking any layer used for the first
+    /// time (the build holds leases on all of them).
+    fn lower_dirs(&self, layers: &[Digest]) -> Result<Vec<PathBuf>, BuildError> {
         layers
             .iter()
             .rev()
-            .map(|l| self.store.layer_diff(l))
+            .map(|l| Ok(self.store.unpacked_layer(l)?))
             .collect()
     }
 
@@ -274,7 +276,7 @@ impl Driver<'_> {
         for d in [&upper, &work, &merged] {
             std::fs::create_dir_all(d).map_err(|e| StoreError::io(d, e))?;
         }
-        let mount = overlay::mount_overlay(&self.lower_dirs(&res.layers), &upper, &work, &merged)
+        let mount = overlay::mount_overlay(&self.lower_dirs(&res.layers)?, &upper, &work, &merged)
             .map_err(|e| BuildError::Input(e.to_string()))?;
         self.from_mounts.push(FromMount {
             key: key.to_string(),
@@ -389,7 +391,7 @@ impl Driver<'_> {
         for d in [&upper, &work, &merged, &bundle] {
             std::fs::create_dir_all(d).map_err(|e| StoreError::io(d, e))?;
         }
-        let lowers = self.lower_dirs(&base.layers);
+        let lowers = self.lower_dirs(&base.layers)?;
         let mut mount = Some(
             overlay::mount_overlay(&lowers, &upper, &work, &merged)
                 .map_err(|e| BuildError::Input(e.to_string()))?,

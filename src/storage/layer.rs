@@ -255,8 +255,10 @@ fn tar_meta(parent: Option<&Digest>, diff_id: Digest, size: u64) -> LayerMeta {
     }
 }
 
-/// Unpack the uncompressed tar stream `tar_stream` into a new layer in `ws`; the same bytes
-/// become the layer's blob (an uncompressed tar, hashed for the diff_id on its own thread).
+/// Stage a new layer in `ws` from the uncompressed tar stream `tar_stream`: the bytes become
+/// the layer's blob (hashed for the diff_id on its own thread) while every entry is checked
+/// as unpacking would check it ([`unpack::check_layer`]). Nothing is unpacked: the layer
+/// gets its `diff/` dir on first use ([`crate::storage::Store::unpacked_layer`]).
 pub fn stage_layer<R: Read>(
     ws: &WorkDir,
     tar_stream: R,
@@ -264,19 +266,18 @@ pub fn stage_layer<R: Read>(
     opts: UnpackOptions,
 ) -> Result<StagedLayer, StoreError> {
     let (dir, blob_path) = new_layer_paths(ws);
-    let diff = dir.join("diff");
-    std::fs::create_dir_all(&diff).map_err(|e| StoreError::io(&diff, e))?;
+    std::fs::create_dir_all(&dir).map_err(|e| StoreError::io(&dir, e))?;
     let blob_file = File::create(&blob_path).map_err(|e| StoreError::io(&blob_path, e))?;
     let mut blob = BlobWriter::start(blob_file, Flusher::start(ws.path()));
-    let unpacked = {
+    let checked = {
         let mut tee = TeeReader {
             inner: tar_stream,
             blob: &mut blob,
         };
-        unpack::unpack_layer(&mut tee, &diff, opts)
+        unpack::check_layer(&mut tee, opts)
     };
     let written = blob.finish()?;
-    let stats = unpacked?;
+    let stats = checked?;
     let (diff_id, size) = written.map_err(|e| StoreError::io(&blob_path, e))?;
     let meta = tar_meta(parent, diff_id, size);
     write_meta(&dir, &meta)?;
@@ -307,8 +308,8 @@ impl<R: Read> Read for BlobTee<R> {
 
 /// Stage a layer from its blob as a registry or archive holds it (gzip, zstd or plain tar,
 /// detected by content): the blob is kept byte for byte (no recompression) and its digest
-/// computed while it streams; the decompressed tar is unpacked and its diff_id computed in
-/// the same pass. `media_type` is recorded in the layer's meta. The caller compares
+/// computed while it streams; the decompressed tar is checked entry by entry (as in
+/// [`stage_layer`]; nothing is unpacked) and its diff_id computed in the same pass. `media_type` is recorded in the layer's meta. The caller compares
 /// `meta.blob` with the digest it expected before publishing.
 pub fn stage_layer_from_blob<R: Read>(
     ws: &WorkDir,
@@ -347,8 +348,7 @@ pub fn stage_layer_from_blob_guarded<R: Read>(
     guard: &mut dyn FnMut(u64) -> io::Result<()>,
 ) -> Result<StagedLayer, StoreError> {
     let (dir, blob_path) = new_layer_paths(ws);
-    let diff = dir.join("diff");
-    std::fs::create_dir_all(&diff).map_err(|e| StoreError::io(&diff, e))?;
+    std::fs::create_dir_all(&dir).map_err(|e| StoreError::io(&dir, e))?;
     let blob_file = File::create(&blob_path).map_err(|e| StoreError::io(&blob_path, e))?;
     let mut tee = BlobTee {
         inner: blob_stream,
@@ -363,7 +363,7 @@ pub fn stage_layer_from_blob_guarded<R: Read>(
             guard,
         };
         let mut hashing = crate::digest::HashingReader::new(watched);
-        let stats = unpack::unpack_layer(&mut hashing, &diff, opts)?;
+        let stats = unpack::check_layer(&mut hashing, opts)?;
         let (diff_id, size, _) = hashing.finish();
         (diff_id, size, stats)
     };
@@ -426,6 +426,29 @@ pub fn stage_layer_from_dir(
     })
 }
 
+/// Unpack the stored blob of the layer `meta` (`blob`, opened) into the empty directory
+/// `dest`, in overlay diff form, decompressing as its content says and checking that the
+/// tar still hashes to the layer's diff_id (a blob damaged on disk is refused, not used).
+pub fn unpack_blob(blob: File, meta: &LayerMeta, dest: &Path) -> Result<UnpackStats, StoreError> {
+    let opts = UnpackOptions {
+        allow_devices: true,
+        whiteouts: true,
+    };
+    let reader = io::BufReader::with_capacity(1 << 20, blob);
+    let (_kind, tar_stream) = compression::decompress(reader)
+        .map_err(|e| StoreError::Corrupt(format!("layer {}: {e}", meta.chain_id)))?;
+    let mut hashing = crate::digest::HashingReader::new(tar_stream);
+    let stats = unpack::unpack_layer(&mut hashing, dest, opts)?;
+    let (diff_id, _, _) = hashing.finish();
+    if diff_id != meta.diff_id {
+        return Err(StoreError::Corrupt(format!(
+            "layer {}: its stored blob no longer matches diff_id {} (got {diff_id}); remove the images using it and load or pull them again",
+            meta.chain_id, meta.diff_id
+        )));
+    }
+    Ok(stats)
+}
+
 /// Read a layer's meta.json.
 pub fn read_meta(layer_dir: &Path) -> Result<LayerMeta, StoreError> {
     let p = layer_dir.join("meta.json");
@@ -474,8 +497,43 @@ mod tests {
         assert_eq!(st.meta.media_type, MEDIA_TYPE_LAYER_TAR);
         assert!(st.meta.is_uncompressed());
         assert_eq!(std::fs::read(&st.blob_path).unwrap(), data);
-        assert_eq!(std::fs::read(st.dir.join("diff/f")).unwrap(), b"abc");
+        assert!(!st.dir.join("diff").exists(), "staging does not unpack");
         assert_eq!(read_meta(&st.dir).unwrap(), st.meta);
+        let diff = unpack_staged(&ws, &st);
+        assert_eq!(std::fs::read(diff.join("f")).unwrap(), b"abc");
+    }
+
+    /// Unpack a staged layer's blob as first use does.
+    fn unpack_staged(ws: &WorkDir, st: &StagedLayer) -> PathBuf {
+        let dest = ws.child(&format!(
+            "unpacked-{}",
+            crate::storage::fsutil::random_hex(4)
+        ));
+        std::fs::create_dir(&dest).unwrap();
+        unpack_blob(File::open(&st.blob_path).unwrap(), &st.meta, &dest).unwrap();
+        dest
+    }
+
+    #[test]
+    fn a_blob_damaged_on_disk_is_not_unpacked() {
+        let t = tempfile::tempdir().unwrap();
+        let ws = WorkDir::create(t.path(), "t").unwrap();
+        let data = one_file_tar("f", b"abc");
+        let opts = UnpackOptions {
+            allow_devices: false,
+            whiteouts: false,
+        };
+        let st = stage_layer(&ws, &data[..], None, opts).unwrap();
+        let mut bytes = std::fs::read(&st.blob_path).unwrap();
+        bytes[512] = b'x'; // the file's content: still a valid tar
+        std::fs::write(&st.blob_path, &bytes).unwrap();
+        let dest = ws.child("d");
+        std::fs::create_dir(&dest).unwrap();
+        let err = unpack_blob(File::open(&st.blob_path).unwrap(), &st.meta, &dest).unwrap_err();
+        assert!(
+            err.to_string().contains("no longer matches diff_id"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -501,7 +559,10 @@ mod tests {
         let st = stage_layer(&ws, Dribble(&data, 7777), None, opts).unwrap();
         assert_eq!(st.meta.diff_id, Digest::of(&data));
         assert_eq!(std::fs::read(&st.blob_path).unwrap(), data);
-        assert_eq!(std::fs::read(st.dir.join("diff/big")).unwrap(), big);
+        assert_eq!(
+            std::fs::read(unpack_staged(&ws, &st).join("big")).unwrap(),
+            big
+        );
     }
 
     #[test]
@@ -535,7 +596,11 @@ mod tests {
         assert_eq!(st.meta.media_type, "application/x-test");
         assert_eq!(st.meta.compression(), Compression::Gzip);
         assert_eq!(std::fs::read(&st.blob_path).unwrap(), blob);
-        assert_eq!(std::fs::read(st.dir.join("diff/f")).unwrap(), b"abc");
+        assert!(!st.dir.join("diff").exists(), "staging does not unpack");
+        assert_eq!(
+            std::fs::read(unpack_staged(&ws, &st).join("f")).unwrap(),
+            b"abc"
+        );
     }
 
     #[test]

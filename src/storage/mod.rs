@@ -5,7 +5,7 @@
 //!   store.lock                  the store lock (see crate::lock)
 //!   images.json                 every image record (replaced atomically)
 //!   blobs/sha256/<hex>          layer blobs (tars, or as received), configs, manifests
-//!   layers/<chain-id>/diff/     unpacked layer, an overlay lowerdir
+//!   layers/<chain-id>/diff/     unpacked layer, an overlay lowerdir (made on first use)
 //!   layers/<chain-id>/meta.json diff_id, parent, sizes, blob digest and media type, gzip form
 //!   leases/<chain-id>.lock      shared locks of layers in use
 //!   tmp/                        work in progress; garbage after a crash
@@ -14,7 +14,12 @@
 //! Rules: nothing enters `blobs/`, `layers/` or `images.json` except by `rename` of a complete,
 //! synced object (the work dir is `syncfs`'d once before publishing), and only under the
 //! exclusive store lock ([`Transaction`]). Heavy work (unpack, pack, hash) happens in a
-//! [`WorkDir`] under `tmp/` without that lock. Removal first
+//! [`WorkDir`] under `tmp/` without that lock.
+//!
+//! Layers are published with their blob and meta.json; a layer loaded, imported or pulled
+//! gets its `diff/` dir only when a build first needs it ([`Store::unpacked_layer`]: unpacked
+//! in a work dir by a leaseholder, synced, renamed into place under the exclusive lock), so
+//! moving images in and out of the store writes every byte once. Removal first
 //! rewrites `images.json`, then sweeps what nothing references, so a crash at any point leaves
 //! a valid store with, at worst, garbage for the next sweep.
 
@@ -130,6 +135,45 @@ impl Store {
     /// The unpacked layer, usable as an overlay lowerdir.
     pub fn layer_diff(&self, chain: &Digest) -> PathBuf {
         self.layer_dir(chain).join("diff")
+    }
+
+    /// The unpacked form of a layer (`layers/<chain>/diff`), unpacking its blob first if
+    /// this is the layer's first use. The caller must hold a [`Lease`] on the layer.
+    ///
+    /// Concurrent callers serialise on a per-layer lock in `tmp/`, so the work is done once;
+    /// the finished dir is synced and renamed into the layer under the exclusive store lock,
+    /// so a crash leaves either no `diff/` or a complete one.
+    pub fn unpacked_layer(&self, chain: &Digest) -> Result<PathBuf, StoreError> {
+        let diff = self.layer_diff(chain);
+        if diff.is_dir() {
+            return Ok(diff);
+        }
+        let _one = lock::lock(
+            &self.tmp_dir().join(format!("unpack-{}.lock", chain.hex())),
+            Mode::Exclusive,
+        )?;
+        if diff.is_dir() {
+            return Ok(diff);
+        }
+        let meta = self.layer_meta(chain)?;
+        let ws = self.workspace("unpack")?;
+        let staged = ws.child("diff");
+        std::fs::create_dir(&staged).map_err(|e| StoreError::io(&staged, e))?;
+        layer::unpack_blob(self.open_blob(&meta.blob)?, &meta, &staged)?;
+        fsutil::syncfs(ws.path()).map_err(|e| StoreError::io(ws.path(), e))?;
+        let _g = lock::lock(&lock::store_lock_path(&self.root), Mode::Exclusive)?;
+        let dir = self.layer_dir(chain);
+        if !dir.join("meta.json").is_file() {
+            return Err(StoreError::MissingLayer(chain.clone()));
+        }
+        match std::fs::rename(&staged, &diff) {
+            Ok(()) => {}
+            // Another process (one not using the per-layer lock) got there first.
+            Err(_) if diff.is_dir() => return Ok(diff),
+            Err(e) => return Err(StoreError::io(&diff, e)),
+        }
+        fsutil::fsync_dir(&dir).map_err(|e| StoreError::io(&dir, e))?;
+        Ok(diff)
     }
 
     /// A new scratch dir for one operation.
@@ -276,11 +320,17 @@ impl Transaction<'_> {
         std::fs::rename(staged, &dest).map_err(|e| StoreError::io(&dest, e))
     }
 
-    /// Move a staged layer (and its blob) into the store, unless an identical layer is there.
+    /// Move a staged layer (and its blob) into the store, unless an identical layer is there;
+    /// then the staged `diff/` (if any) is still given to that layer when it has none yet.
     pub fn publish_layer(&mut self, staged: &StagedLayer) -> Result<(), StoreError> {
         self.publish_blob(&staged.blob_path, &staged.meta.blob)?;
         let dest = self.store.layer_dir(&staged.meta.chain_id);
         if dest.exists() {
+            let (from, to) = (staged.dir.join("diff"), dest.join("diff"));
+            if from.is_dir() && !to.exists() {
+                std::fs::rename(&from, &to).map_err(|e| StoreError::io(&to, e))?;
+                fsutil::fsync_dir(&dest).map_err(|e| StoreError::io(&dest, e))?;
+            }
             return Ok(());
         }
         std::fs::rename(&staged.dir, &dest).map_err(|e| StoreError::io(&dest, e))

@@ -111,6 +111,163 @@ fn tolerate_eperm(r: nix::Result<()>) -> nix::Result<()> {
     }
 }
 
+/// What one tar entry asks for, after every check that needs no filesystem.
+struct Checked {
+    /// Entry path inside the root (prefix included).
+    path: PathBuf,
+    name: std::ffi::OsString,
+    parent: PathBuf,
+    kind: Kind,
+    owner: (Option<Uid>, Option<Gid>),
+    mode: u32,
+    mtime: i64,
+    xattrs: Xattrs,
+}
+
+enum Kind {
+    /// Extension headers and the like: nothing to create.
+    Skip,
+    /// `.wh..wh..opq`: mark the parent directory opaque.
+    Opaque,
+    /// `.wh.NAME`: hide NAME of the layers below.
+    Whiteout(std::ffi::OsString),
+    Dir,
+    File,
+    Symlink(Vec<u8>),
+    /// Target path inside the root.
+    Hardlink(PathBuf),
+    /// Fifo or device node: type, major, minor.
+    Node(SFlag, u32, u32),
+}
+
+/// Check one entry as far as possible without touching a filesystem: its path, whiteout
+/// name, numeric fields, link targets and type against `opts`. `Ok(None)` is the layer root
+/// itself. Shared by unpacking and by [`check_layer`], so a stream that checks clean only
+/// fails to unpack for reasons of the destination (space, a clash with its contents).
+fn check_entry<R: Read>(
+    entry: &mut tar::Entry<'_, R>,
+    prefix: &Path,
+    opts: UnpackOptions,
+) -> Result<Option<Checked>, UnpackError> {
+    let raw_path = entry.path_bytes().into_owned();
+    let shown = Path::new(OsStr::from_bytes(&raw_path)).to_path_buf();
+    let Some(path) = clean_entry_path(&raw_path).map_err(|r| entry_err(&shown, r))? else {
+        return Ok(None);
+    };
+    let path = prefix.join(path);
+    let header = entry.header().clone();
+    let name = path
+        .file_name()
+        .map(|n| n.to_os_string())
+        .ok_or_else(|| entry_err(&path, "no file name"))?;
+    let parent = path.parent().unwrap_or(Path::new("")).to_path_buf();
+    let mut checked = Checked {
+        path,
+        name,
+        parent,
+        kind: Kind::Skip,
+        owner: (None, None),
+        mode: 0,
+        mtime: 0,
+        xattrs: Vec::new(),
+    };
+    let path = &checked.path;
+
+    let name_bytes = checked.name.as_bytes();
+    if name_bytes.starts_with(WHITEOUT_PREFIX.as_bytes()) {
+        if !opts.whiteouts {
+            return Err(entry_err(path, "whiteout files are not allowed here"));
+        }
+        if name_bytes == OPAQUE_MARKER.as_bytes() {
+            checked.kind = Kind::Opaque;
+            return Ok(Some(checked));
+        }
+        let target = OsStr::from_bytes(&name_bytes[WHITEOUT_PREFIX.len()..]).to_os_string();
+        if target.is_empty() || target == "." || target == ".." {
+            return Err(entry_err(path, "invalid whiteout name"));
+        }
+        checked.kind = Kind::Whiteout(target);
+        return Ok(Some(checked));
+    }
+
+    let old = header.as_old();
+    let field = |what: &str, r: io::Result<u64>, raw: &[u8]| {
+        lenient(r, raw).map_err(|e| entry_err(path, format!("{what}: {e}")))
+    };
+    let uid = field("uid", header.uid(), &old.uid)?;
+    let gid = field("gid", header.gid(), &old.gid)?;
+    let mode = field("mode", header.mode().map(u64::from), &old.mode)? as u32 & 0o7777;
+    let mtime = field("mtime", header.mtime(), &old.mtime)? as i64;
+    let owner = (
+        Some(Uid::from_raw(
+            u32::try_from(uid).map_err(|_| entry_err(path, "uid out of range"))?,
+        )),
+        Some(Gid::from_raw(
+            u32::try_from(gid).map_err(|_| entry_err(path, "gid out of range"))?,
+        )),
+    );
+    let xattrs = collect_xattrs(entry, path)?;
+
+    use tar::EntryType as T;
+    let kind = match header.entry_type() {
+        T::Directory => Kind::Dir,
+        T::Regular | T::Continuous | T::GNUSparse => Kind::File,
+        T::Symlink => {
+            let target = entry
+                .link_name_bytes()
+                .ok_or_else(|| entry_err(path, "symlink without a target"))?
+                .into_owned();
+            if target.is_empty() || target.contains(&0) {
+                return Err(entry_err(path, "invalid symlink target"));
+            }
+            Kind::Symlink(target)
+        }
+        T::Link => {
+            let raw_target = entry
+                .link_name_bytes()
+                .ok_or_else(|| entry_err(path, "hard link without a target"))?
+                .into_owned();
+            let target = clean_entry_path(&raw_target)
+                .map_err(|r| entry_err(path, format!("hard link target: {r}")))?
+                .ok_or_else(|| entry_err(path, "hard link to the layer root"))?;
+            let target = prefix.join(target);
+            if &target == path {
+                return Err(entry_err(path, "hard link to itself"));
+            }
+            Kind::Hardlink(target)
+        }
+        kind @ (T::Fifo | T::Char | T::Block) => {
+            let (sflag, what) = match kind {
+                T::Fifo => (SFlag::S_IFIFO, "fifo"),
+                T::Char => (SFlag::S_IFCHR, "character device"),
+                _ => (SFlag::S_IFBLK, "block device"),
+            };
+            if sflag != SFlag::S_IFIFO && !opts.allow_devices {
+                return Err(entry_err(
+                    path,
+                    format!("{what} nodes are not allowed here"),
+                ));
+            }
+            let major = header.device_major().ok().flatten().unwrap_or(0);
+            let minor = header.device_minor().ok().flatten().unwrap_or(0);
+            Kind::Node(sflag, major, minor)
+        }
+        T::XGlobalHeader | T::XHeader | T::GNULongName | T::GNULongLink => Kind::Skip,
+        other => {
+            return Err(entry_err(
+                path,
+                format!("unsupported entry type {:?}", other.as_byte() as char),
+            ));
+        }
+    };
+    checked.kind = kind;
+    checked.owner = owner;
+    checked.mode = mode;
+    checked.mtime = mtime;
+    checked.xattrs = xattrs;
+    Ok(Some(checked))
+}
+
 struct Unpacker {
     root: Root,
     /// Where entries go inside the root ("" for a layer; a COPY destination for COPY).
@@ -195,29 +352,16 @@ impl Unpacker {
     }
 
     fn apply_entry<R: Read>(&mut self, mut entry: tar::Entry<'_, R>) -> Result<(), UnpackError> {
-        let raw_path = entry.path_bytes().into_owned();
-        let shown = Path::new(OsStr::from_bytes(&raw_path)).to_path_buf();
-        let Some(path) = clean_entry_path(&raw_path).map_err(|r| entry_err(&shown, r))? else {
-            // The layer root itself ("./"): nothing to create.
+        let Some(c) = check_entry(&mut entry, &self.prefix, self.opts)? else {
             return Ok(());
         };
-        let path = self.prefix.join(path);
-        let header = entry.header().clone();
-        let kind = header.entry_type();
-        let name = path
-            .file_name()
-            .map(|n| n.to_os_string())
-            .ok_or_else(|| entry_err(&path, "no file name"))?;
-        let parent = path.parent().unwrap_or(Path::new("")).to_path_buf();
-        let name_bytes = name.as_bytes();
-
-        // Whiteouts.
-        if name_bytes.starts_with(WHITEOUT_PREFIX.as_bytes()) {
-            if !self.opts.whiteouts {
-                return Err(entry_err(&path, "whiteout files are not allowed here"));
-            }
-            if name_bytes == OPAQUE_MARKER.as_bytes() {
-                let fd = self.parent_fd(&parent, &path)?;
+        let (path, name, parent) = (&c.path, c.name.as_os_str(), c.parent.as_path());
+        let mtime_ts = TimeSpec::new(c.mtime, 0);
+        let owner = c.owner;
+        match c.kind {
+            Kind::Skip => return Ok(()),
+            Kind::Opaque => {
+                let fd = self.parent_fd(parent, path)?;
                 let dir = File::from(fd.try_clone().map_err(|e| UnpackError::Io {
                     path: path.display().to_string(),
                     source: e,
@@ -230,65 +374,38 @@ impl Unpacker {
                 })?;
                 return Ok(());
             }
-            let target = OsStr::from_bytes(&name_bytes[WHITEOUT_PREFIX.len()..]).to_os_string();
-            if target.is_empty() || target == "." || target == ".." {
-                return Err(entry_err(&path, "invalid whiteout name"));
+            Kind::Whiteout(ref target) => {
+                let tpath = parent.join(target);
+                self.clear_existing(&tpath, target, false)?;
+                let fd = self.parent_fd(parent, path)?;
+                mknodat(fd, target.as_os_str(), SFlag::S_IFCHR, Mode::empty(), 0)
+                    .map_err(|e| nix_io(&tpath, e))?;
             }
-            let tpath = parent.join(&target);
-            self.clear_existing(&tpath, &target, false)?;
-            let fd = self.parent_fd(&parent, &path)?;
-            mknodat(fd, target.as_os_str(), SFlag::S_IFCHR, Mode::empty(), 0)
-                .map_err(|e| nix_io(&tpath, e))?;
-            self.stats.entries += 1;
-            return Ok(());
-        }
-
-        let old = header.as_old();
-        let field = |what: &str, r: io::Result<u64>, raw: &[u8]| {
-            lenient(r, raw).map_err(|e| entry_err(&path, format!("{what}: {e}")))
-        };
-        let uid = field("uid", header.uid(), &old.uid)?;
-        let gid = field("gid", header.gid(), &old.gid)?;
-        let mode = field("mode", header.mode().map(u64::from), &old.mode)? as u32 & 0o7777;
-        let mtime = field("mtime", header.mtime(), &old.mtime)? as i64;
-        let owner = (
-            Some(Uid::from_raw(
-                u32::try_from(uid).map_err(|_| entry_err(&path, "uid out of range"))?,
-            )),
-            Some(Gid::from_raw(
-                u32::try_from(gid).map_err(|_| entry_err(&path, "gid out of range"))?,
-            )),
-        );
-        let xattrs = collect_xattrs(&mut entry, &path)?;
-        let mtime_ts = TimeSpec::new(mtime, 0);
-
-        use tar::EntryType as T;
-        match kind {
-            T::Directory => {
-                let kept = self.clear_existing(&path, &name, true)?;
-                let fd = self.parent_fd(&parent, &path)?;
+            Kind::Dir => {
+                let kept = self.clear_existing(path, name, true)?;
+                let fd = self.parent_fd(parent, path)?;
                 if !kept {
-                    mkdirat(fd, name.as_os_str(), Mode::from_bits_truncate(0o700))
-                        .map_err(|e| nix_io(&path, e))?;
+                    mkdirat(fd, name, Mode::from_bits_truncate(0o700))
+                        .map_err(|e| nix_io(path, e))?;
                 }
                 let dir = openat(
                     fd,
-                    name.as_os_str(),
+                    name,
                     OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
                     Mode::empty(),
                 )
-                .map_err(|e| nix_io(&path, e))?;
-                tolerate_eperm(fchown(&dir, owner.0, owner.1)).map_err(|e| nix_io(&path, e))?;
-                fchmod(&dir, Mode::from_bits_truncate(mode)).map_err(|e| nix_io(&path, e))?;
-                set_xattrs(&File::from(dir), &xattrs, &path)?;
-                self.dir_times.push((path, mtime));
+                .map_err(|e| nix_io(path, e))?;
+                tolerate_eperm(fchown(&dir, owner.0, owner.1)).map_err(|e| nix_io(path, e))?;
+                fchmod(&dir, Mode::from_bits_truncate(c.mode)).map_err(|e| nix_io(path, e))?;
+                set_xattrs(&File::from(dir), &c.xattrs, path)?;
+                self.dir_times.push((path.clone(), c.mtime));
             }
-            T::Regular | T::Continuous | T::GNUSparse => {
-                self.clear_existing(&path, &name, false)?;
-                let fd = self.parent_fd(&parent, &path)?;
+            Kind::File => {
+                self.clear_existing(path, name, false)?;
+                let fd = self.parent_fd(parent, path)?;
                 let ofd = openat(
                     fd,
-                    name.as_os_str(),
+                    name,
                     OFlag::O_WRONLY
                         | OFlag::O_CREAT
                         | OFlag::O_EXCL
@@ -296,7 +413,7 @@ impl Unpacker {
                         | OFlag::O_CLOEXEC,
                     Mode::from_bits_truncate(0o600),
                 )
-                .map_err(|e| nix_io(&path, e))?;
+                .map_err(|e| nix_io(path, e))?;
                 let mut file = File::from(ofd);
                 loop {
                     let n = entry
@@ -312,78 +429,39 @@ impl Unpacker {
                         })?;
                     self.stats.file_bytes += n as u64;
                 }
-                tolerate_eperm(fchown(&file, owner.0, owner.1)).map_err(|e| nix_io(&path, e))?;
+                tolerate_eperm(fchown(&file, owner.0, owner.1)).map_err(|e| nix_io(path, e))?;
                 // chmod after chown: chown clears set-id bits.
-                fchmod(&file, Mode::from_bits_truncate(mode)).map_err(|e| nix_io(&path, e))?;
-                set_xattrs(&file, &xattrs, &path)?;
-                futimens(&file, &mtime_ts, &mtime_ts).map_err(|e| nix_io(&path, e))?;
+                fchmod(&file, Mode::from_bits_truncate(c.mode)).map_err(|e| nix_io(path, e))?;
+                set_xattrs(&file, &c.xattrs, path)?;
+                futimens(&file, &mtime_ts, &mtime_ts).map_err(|e| nix_io(path, e))?;
             }
-            T::Symlink => {
-                let target = entry
-                    .link_name_bytes()
-                    .ok_or_else(|| entry_err(&path, "symlink without a target"))?
-                    .into_owned();
-                if target.is_empty() || target.contains(&0) {
-                    return Err(entry_err(&path, "invalid symlink target"));
-                }
-                self.clear_existing(&path, &name, false)?;
-                let fd = self.parent_fd(&parent, &path)?;
-                symlinkat(OsStr::from_bytes(&target), fd, name.as_os_str())
-                    .map_err(|e| nix_io(&path, e))?;
-                set_owner_and_time(fd, &name, owner, &mtime_ts).map_err(|e| nix_io(&path, e))?;
+            Kind::Symlink(ref target) => {
+                self.clear_existing(path, name, false)?;
+                let fd = self.parent_fd(parent, path)?;
+                symlinkat(OsStr::from_bytes(target), fd, name).map_err(|e| nix_io(path, e))?;
+                set_owner_and_time(fd, name, owner, &mtime_ts).map_err(|e| nix_io(path, e))?;
             }
-            T::Link => {
-                let raw_target = entry
-                    .link_name_bytes()
-                    .ok_or_else(|| entry_err(&path, "hard link without a target"))?
-                    .into_owned();
-                let target = clean_entry_path(&raw_target)
-                    .map_err(|r| entry_err(&path, format!("hard link target: {r}")))?
-                    .ok_or_else(|| entry_err(&path, "hard link to the layer root"))?;
-                let target = self.prefix.join(target);
-                if target == path {
-                    return Err(entry_err(&path, "hard link to itself"));
-                }
-                self.clear_existing(&path, &name, false)?;
-                self.parent_fd(&parent, &path)?;
+            Kind::Hardlink(ref target) => {
+                self.clear_existing(path, name, false)?;
+                self.parent_fd(parent, path)?;
                 self.root
-                    .create(&path, &InodeType::Hardlink(target.clone()))
+                    .create(path, &InodeType::Hardlink(target.clone()))
                     .map_err(|e| {
-                        entry_err(&path, format!("hard link to {}: {e}", target.display()))
+                        entry_err(path, format!("hard link to {}: {e}", target.display()))
                     })?;
             }
-            T::Fifo | T::Char | T::Block => {
-                let (sflag, what) = match kind {
-                    T::Fifo => (SFlag::S_IFIFO, "fifo"),
-                    T::Char => (SFlag::S_IFCHR, "character device"),
-                    _ => (SFlag::S_IFBLK, "block device"),
-                };
-                if sflag != SFlag::S_IFIFO && !self.opts.allow_devices {
-                    return Err(entry_err(
-                        &path,
-                        format!("{what} nodes are not allowed here"),
-                    ));
-                }
-                let major = header.device_major().ok().flatten().unwrap_or(0);
-                let minor = header.device_minor().ok().flatten().unwrap_or(0);
-                self.clear_existing(&path, &name, false)?;
-                let fd = self.parent_fd(&parent, &path)?;
+            Kind::Node(sflag, major, minor) => {
+                self.clear_existing(path, name, false)?;
+                let fd = self.parent_fd(parent, path)?;
                 mknodat(
                     fd,
-                    name.as_os_str(),
+                    name,
                     sflag,
-                    Mode::from_bits_truncate(mode),
+                    Mode::from_bits_truncate(c.mode),
                     nix::sys::stat::makedev(major.into(), minor.into()),
                 )
-                .map_err(|e| nix_io(&path, e))?;
-                set_owner_and_time(fd, &name, owner, &mtime_ts).map_err(|e| nix_io(&path, e))?;
-            }
-            T::XGlobalHeader | T::XHeader | T::GNULongName | T::GNULongLink => return Ok(()),
-            other => {
-                return Err(entry_err(
-                    &path,
-                    format!("unsupported entry type {:?}", other.as_byte() as char),
-                ));
+                .map_err(|e| nix_io(path, e))?;
+                set_owner_and_time(fd, name, owner, &mtime_ts).map_err(|e| nix_io(path, e))?;
             }
         }
         self.stats.entries += 1;
@@ -489,6 +567,81 @@ fn short_reason(s: &str) -> String {
     clean.trim().to_string()
 }
 
+/// Read the tar stream `r` to its end, calling `apply` for each entry; an empty archive is
+/// an error unless `allow_empty`. What follows the end-of-archive marker is drained, so a
+/// hash of the stream covers every byte.
+fn for_each_entry<R: Read>(
+    r: R,
+    allow_empty: bool,
+    mut apply: impl FnMut(tar::Entry<'_, R>) -> Result<(), UnpackError>,
+) -> Result<(), UnpackError> {
+    let mut archive = tar::Archive::new(r);
+    let mut seen_any = false;
+    {
+        let entries = archive
+            .entries()
+            .map_err(|e| UnpackError::Stream(e.to_string()))?;
+        for entry in entries {
+            let entry = entry.map_err(|e| {
+                let reason = short_reason(&e.to_string());
+                if seen_any {
+                    UnpackError::Stream(reason)
+                } else {
+                    UnpackError::NotTar(reason)
+                }
+            })?;
+            seen_any = true;
+            apply(entry)?;
+        }
+    }
+    if !seen_any && !allow_empty {
+        return Err(UnpackError::Empty);
+    }
+    let mut rest = archive.into_inner();
+    io::copy(&mut rest, &mut io::sink()).map_err(|e| UnpackError::Stream(e.to_string()))?;
+    Ok(())
+}
+
+/// Check the layer tar stream `r` entry by entry as [`unpack_layer`] would, without writing
+/// anything: what a layer must pass to enter the store (it is unpacked later, on first use).
+/// Besides the per-entry checks, a hard link must name an earlier non-directory entry.
+/// The stream is read to its end.
+pub fn check_layer<R: Read>(r: R, opts: UnpackOptions) -> Result<UnpackStats, UnpackError> {
+    let mut stats = UnpackStats::default();
+    let mut linkable: std::collections::HashSet<PathBuf> = std::collections::HashSet::new();
+    for_each_entry(r, false, |mut entry| {
+        let Some(c) = check_entry(&mut entry, Path::new(""), opts)? else {
+            return Ok(());
+        };
+        match c.kind {
+            Kind::Skip | Kind::Opaque => return Ok(()),
+            Kind::Dir | Kind::Whiteout(_) => {}
+            Kind::Hardlink(ref target) => {
+                if !linkable.contains(target) {
+                    return Err(entry_err(
+                        &c.path,
+                        format!(
+                            "hard link to {}, which is not in the layer",
+                            target.display()
+                        ),
+                    ));
+                }
+                linkable.insert(c.path);
+            }
+            Kind::File => {
+                stats.file_bytes += entry.size();
+                linkable.insert(c.path);
+            }
+            Kind::Symlink(_) | Kind::Node(..) => {
+                linkable.insert(c.path);
+            }
+        }
+        stats.entries += 1;
+        Ok(())
+    })?;
+    Ok(stats)
+}
+
 /// Unpack the tar stream `r` into the existing, empty directory `dest`.
 /// The stream is read to its end (so a hash of it covers every byte).
 pub fn unpack_layer<R: Read>(
@@ -530,32 +683,8 @@ pub fn unpack_into<R: Read>(
         buf: vec![0u8; 256 * 1024],
         stats: UnpackStats::default(),
     };
-    let mut archive = tar::Archive::new(r);
-    let mut seen_any = false;
-    {
-        let entries = archive
-            .entries()
-            .map_err(|e| UnpackError::Stream(e.to_string()))?;
-        for entry in entries {
-            let entry = entry.map_err(|e| {
-                let reason = short_reason(&e.to_string());
-                if seen_any {
-                    UnpackError::Stream(reason)
-                } else {
-                    UnpackError::NotTar(reason)
-                }
-            })?;
-            seen_any = true;
-            u.apply_entry(entry)?;
-        }
-    }
-    if !seen_any && !allow_empty {
-        return Err(UnpackError::Empty);
-    }
+    for_each_entry(r, allow_empty, |entry| u.apply_entry(entry))?;
     u.finish_dir_times()?;
-    // Drain what follows the end-of-archive marker so the caller's digest covers it all.
-    let mut rest = archive.into_inner();
-    io::copy(&mut rest, &mut io::sink()).map_err(|e| UnpackError::Stream(e.to_string()))?;
     Ok(u.stats)
 }
 
@@ -652,7 +781,51 @@ mod tests {
             let dir = tempfile::tempdir().unwrap();
             let e = unpack_layer(&bad[..], &dir.path().join("."), OPTS).unwrap_err();
             assert!(matches!(e, UnpackError::Entry { .. }), "{e}");
+            let e = check_layer(&bad[..], OPTS).unwrap_err();
+            assert!(matches!(e, UnpackError::Entry { .. }), "{e}");
         }
+    }
+
+    #[test]
+    fn checking_accepts_what_unpacking_accepts_and_writes_nothing() {
+        use tar::EntryType as T;
+        let good = build(&[
+            ("d/", T::Directory, b"", None),
+            ("d/f", T::Regular, b"hello", None),
+            ("d/l", T::Symlink, b"", Some("/etc/passwd")),
+            ("d/h", T::Link, b"", Some("./d/f")),
+        ]);
+        let st = check_layer(&good[..], OPTS).unwrap();
+        assert_eq!((st.entries, st.file_bytes), (4, 5));
+        for (bad, why) in [
+            (
+                build(&[("h", T::Link, b"", Some("missing"))]),
+                "not in the layer",
+            ),
+            (
+                build(&[
+                    ("d/", T::Directory, b"", None),
+                    ("h", T::Link, b"", Some("d")),
+                ]),
+                "not in the layer",
+            ),
+            (
+                build(&[("dev/sda", T::Char, b"", None)]),
+                "character device",
+            ),
+            (build(&[("a/.wh.b", T::Regular, b"", None)]), "whiteout"),
+        ] {
+            let e = check_layer(&bad[..], OPTS).unwrap_err();
+            assert!(e.to_string().contains(why), "{why}: {e}");
+        }
+        assert!(matches!(
+            check_layer(&b""[..], OPTS),
+            Err(UnpackError::Empty)
+        ));
+        assert!(matches!(
+            check_layer(&[0x42u8; 1024][..], OPTS),
+            Err(UnpackError::NotTar(_))
+        ));
     }
 
     #[test]

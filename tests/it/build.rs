@@ -60,7 +60,7 @@ pub fn top_layer(env: &Env, id: &str) -> std::path::PathBuf {
         .unwrap()
         .trim_start_matches("sha256:")
         .to_string();
-    env.dataroot().join("layers").join(chain).join("diff")
+    env.unpacked_layer(&chain)
 }
 
 pub fn no_mounts_left(root: &Path) {

@@ -30,6 +30,17 @@ impl Env {
     pub fn runroot(&self) -> PathBuf {
         self.dir.path().join("run")
     }
+    /// The unpacked form of the layer `chain` (hex or `sha256:hex`), unpacked now if this is
+    /// its first use (as a build would).
+    pub fn unpacked_layer(&self, chain: &str) -> PathBuf {
+        let store = isula_build::storage::Store::open(&self.dataroot(), &self.runroot()).unwrap();
+        let chain: isula_build::digest::Digest =
+            format!("sha256:{}", chain.trim_start_matches("sha256:"))
+                .parse()
+                .unwrap();
+        let _lease = store.lease(std::slice::from_ref(&chain)).unwrap();
+        store.unpacked_layer(&chain).unwrap()
+    }
     pub fn conf(&self) -> PathBuf {
         self.dir.path().join("conf")
     }
@@ -278,8 +289,12 @@ pub fn check_store(dataroot: &Path) -> Vec<String> {
                     let ldir = dataroot
                         .join("layers")
                         .join(chain.trim_start_matches("sha256:"));
-                    if !ldir.join("diff").is_dir() {
-                        problems.push(format!("{id}: layer {chain} has no diff dir"));
+                    // `diff/` is made on first use; if present it must be a directory.
+                    if ldir.join("diff").exists() && !ldir.join("diff").is_dir() {
+                        problems.push(format!("{id}: layer {chain} diff is not a dir"));
+                    }
+                    if !ldir.join("meta.json").is_file() {
+                        problems.push(format!("{id}: layer {chain} has no meta.json"));
                         continue;
                     }
                     let meta: serde_json::Value = match std::fs::read(ldir.join("meta.json")) {
@@ -346,6 +361,11 @@ pub fn snapshot(dataroot: &Path) -> Vec<(String, String)> {
             let rel = p.strip_prefix(base).expect("prefix").display().to_string();
             let ft = e.file_type().expect("file type");
             if rel.ends_with(".lock") {
+                continue;
+            }
+            // A layer's unpacked form is a cache made on first use (a failing build may have
+            // started by unpacking its base): not part of what "the store changed" means.
+            if rel.starts_with("layers/") && rel.ends_with("/diff") {
                 continue;
             }
             if ft.is_dir() {

@@ -69,8 +69,16 @@ fn import_every_compression_gives_the_same_layer() {
         cfg["rootfs"]["diff_ids"][0],
         format!("sha256:{}", sha256_hex(&tar))
     );
-    // The layer is unpacked with its metadata.
-    let diff = env.dataroot().join("layers").join(&chain).join("diff");
+    // Import writes the layer once (its tar); it is unpacked, with its metadata, on first use.
+    assert!(
+        !env.dataroot()
+            .join("layers")
+            .join(&chain)
+            .join("diff")
+            .exists(),
+        "import unpacked the layer"
+    );
+    let diff = env.unpacked_layer(&chain);
     assert_eq!(
         std::fs::read_link(diff.join("bin/sh")).unwrap().to_str(),
         Some("tool")
@@ -222,8 +230,9 @@ fn rm_untags_then_deletes_and_keeps_shared_layers() {
         .dataroot()
         .join("layers")
         .join(&chain)
-        .join("diff/bin/tool")
+        .join("meta.json")
         .exists());
+    assert!(env.unpacked_layer(&chain).join("bin/tool").exists());
     assert!(check_store(&env.dataroot()).is_empty());
     assert!(
         !env.dataroot().join("blobs/sha256").join(&a).exists(),
@@ -295,11 +304,7 @@ fn busybox_rootfs_imports_as_a_real_image() {
         "{table}"
     );
     let chain = &env.index()["images"][0]["layers"][0];
-    let diff = env
-        .dataroot()
-        .join("layers")
-        .join(chain.as_str().unwrap().trim_start_matches("sha256:"))
-        .join("diff");
+    let diff = env.unpacked_layer(chain.as_str().unwrap());
     // The unpacked layer is a usable rootfs: the busybox binary runs from it.
     let out = std::process::Command::new(diff.join("bin/busybox"))
         .arg("true")

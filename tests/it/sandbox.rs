@@ -33,7 +33,7 @@ fn busybox() -> Option<Bb> {
         .expect("layer chain")
         .trim_start_matches("sha256:")
         .to_string();
-    let lower = env.dataroot().join("layers").join(chain).join("diff");
+    let lower = env.unpacked_layer(&chain);
     assert!(lower.join("bin/busybox").is_file(), "layer diff dir");
     Some(Bb { env, lower })
 }

@@ -181,7 +181,7 @@ fn our_rootfs(env: &Env, id: &str) -> PathBuf {
         .unwrap()
         .trim_start_matches("sha256:")
         .to_string();
-    env.dataroot().join("layers").join(chain).join("diff")
+    env.unpacked_layer(&chain)
 }
 
 fn tool(name: &str) -> bool {
