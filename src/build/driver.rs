@@ -149,6 +149,9 @@ pub struct Built {
 #[derive(Debug, Clone)]
 struct StageResult {
     layers: Vec<Digest>,
+    /// Changes of stages that are only `COPY --from` sources, not committed to the store:
+    /// their overlay upper dirs in the build's work dir, bottom first, on top of `layers`.
+    pending: Vec<PathBuf>,
     config: ImageConfig,
 }
 
@@ -244,7 +247,11 @@ impl Driver<'_> {
         let config: ImageConfig = serde_json::from_slice(&bytes)
             .map_err(|e| BuildError::Input(format!("image {id}: config does not parse: {e}")))?;
         self.leases.push(self.store.lease(&layers)?);
-        Ok(StageResult { layers, config })
+        Ok(StageResult {
+            layers,
+            pending: vec![],
+            config,
+        })
     }
 
     fn resolve_image(&mut self, reference: &str, step: &Step) -> Result<StageResult, BuildError> {
@@ -255,14 +262,14 @@ impl Driver<'_> {
         self.load_image(&id)
     }
 
-    /// The overlay lower dirs of `layers` (top first), unpacking any layer used for the first
-    /// time (the build holds leases on all of them).
-    fn lower_dirs(&self, layers: &[Digest]) -> Result<Vec<PathBuf>, BuildError> {
-        layers
-            .iter()
-            .rev()
-            .map(|l| Ok(self.store.unpacked_layer(l)?))
-            .collect()
+    /// The overlay lower dirs of a stage result (top first): its pending upper dirs, then its
+    /// layers, unpacking any layer used for the first time (the build leases all of them).
+    fn lower_dirs(&self, res: &StageResult) -> Result<Vec<PathBuf>, BuildError> {
+        let mut dirs: Vec<PathBuf> = res.pending.iter().rev().cloned().collect();
+        for l in res.layers.iter().rev() {
+            dirs.push(self.store.unpacked_layer(l)?);
+        }
+        Ok(dirs)
     }
 
     /// A read-only view of a stage result or image for `COPY --from`.
@@ -276,7 +283,7 @@ impl Driver<'_> {
         for d in [&upper, &work, &merged] {
             std::fs::create_dir_all(d).map_err(|e| StoreError::io(d, e))?;
         }
-        let mount = overlay::mount_overlay(&self.lower_dirs(&res.layers)?, &upper, &work, &merged)
+        let mount = overlay::mount_overlay(&self.lower_dirs(res)?, &upper, &work, &merged)
             .map_err(|e| BuildError::Input(e.to_string()))?;
         self.from_mounts.push(FromMount {
             key: key.to_string(),
@@ -315,6 +322,19 @@ impl Driver<'_> {
         let context = SourceTree::context(&opts.context_dir, ignore)
             .map_err(|e| BuildError::Input(e.to_string()))?;
 
+        // The target and the stages it is built FROM (transitively) become layers in the
+        // store; a stage used only by `COPY --from` keeps its changes in its upper dir.
+        let mut commits = vec![false; plan.stages.len()];
+        let mut at = Some(plan.target);
+        while let Some(i) = at {
+            if std::mem::replace(&mut commits[i], true) {
+                break;
+            }
+            at = match plan.stages[i].base {
+                StageBase::Stage(b) => Some(b),
+                _ => None,
+            };
+        }
         let mut results: Vec<Option<StageResult>> = vec![None; plan.stages.len()];
         for &si in &plan.order {
             let stage = &plan.stages[si];
@@ -324,6 +344,7 @@ impl Driver<'_> {
                     let (arch, variant) = host_platform();
                     StageResult {
                         layers: vec![],
+                        pending: vec![],
                         config: ImageConfig {
                             architecture: arch.into(),
                             variant: variant.map(str::to_string),
@@ -347,12 +368,17 @@ impl Driver<'_> {
                     self.resolve_image(r, &stage.from)?
                 }
             };
-            let res = self.run_stage(si, &plan, base, &context, &results)?;
+            let res = self.run_stage(si, &plan, base, &context, &results, commits[si])?;
             results[si] = Some(res);
         }
         let fin = results[plan.target]
             .take()
             .ok_or_else(|| BuildError::Input("target stage was not built".into()))?;
+        if !fin.pending.is_empty() {
+            return Err(BuildError::Input(
+                "internal: the target stage has uncommitted changes".into(),
+            ));
+        }
         self.publish_image(fin)
     }
 
@@ -363,6 +389,7 @@ impl Driver<'_> {
         base: StageResult,
         context: &SourceTree,
         results: &[Option<StageResult>],
+        commit: bool,
     ) -> Result<StageResult, BuildError> {
         let stage = &plan.stages[si];
         let mut config = base.config.clone();
@@ -391,7 +418,7 @@ impl Driver<'_> {
         for d in [&upper, &work, &merged, &bundle] {
             std::fs::create_dir_all(d).map_err(|e| StoreError::io(d, e))?;
         }
-        let lowers = self.lower_dirs(&base.layers)?;
+        let lowers = self.lower_dirs(&base)?;
         let mut mount = Some(
             overlay::mount_overlay(&lowers, &upper, &work, &merged)
                 .map_err(|e| BuildError::Input(e.to_string()))?,
@@ -632,9 +659,17 @@ impl Driver<'_> {
             m.unmount().map_err(|e| BuildError::Input(e.to_string()))?;
         }
         let mut layers = base.layers.clone();
+        let mut pending = base.pending.clone();
         let empty =
             crate::storage::pack::is_empty_dir(&upper).map_err(|e| StoreError::io(&upper, e))?;
-        if !empty {
+        if !empty && !commit {
+            pending.push(upper);
+        } else if !empty {
+            if !pending.is_empty() {
+                return Err(BuildError::Input(
+                    "internal: a committed stage stands on an uncommitted one".into(),
+                ));
+            }
             let parent = layers.last().cloned();
             let staged = layer::stage_layer_from_dir(&self.ws, &upper, parent.as_ref(), self.pack)?;
             fsutil::syncfs(self.ws.path()).map_err(|e| StoreError::io(self.ws.path(), e))?;
@@ -668,7 +703,11 @@ impl Driver<'_> {
         if config.rootfs.kind.is_empty() {
             config.rootfs.kind = "layers".into();
         }
-        Ok(StageResult { layers, config })
+        Ok(StageResult {
+            layers,
+            pending,
+            config,
+        })
     }
 
     fn overrides(

@@ -524,6 +524,40 @@ fn busybox_env() -> Option<Env> {
 }
 
 #[test]
+fn copy_from_only_stages_are_not_committed_but_their_changes_count() {
+    let Some(env) = busybox_env() else {
+        eprintln!("SKIP copy_from_only_stages_are_not_committed_but_their_changes_count: busybox-static not installed");
+        return;
+    };
+    // a and b are only COPY --from sources (b stands on a, and deletes one of a's files);
+    // c is the base of the target, so it is committed with the target.
+    let df = "FROM busybox AS a\nRUN mkdir -p /d && echo a > /d/a && echo gone > /d/gone\n\
+              FROM a AS b\nRUN rm /d/gone && echo b > /d/b\n\
+              FROM busybox AS c\nCOPY --from=b /d /d\n\
+              FROM c\nRUN test ! -e /d/gone && cat /d/a /d/b > /d/ab\n";
+    let ctx = context(&env, "pending", df, &[]);
+    let layers_before = std::fs::read_dir(env.dataroot().join("layers"))
+        .unwrap()
+        .count();
+    let out = env.ok(&["ctr-img", "build", "-t", "pend", ctx.to_str().unwrap()]);
+    let id = built_id(&out);
+    let top = top_layer(&env, &id);
+    assert_eq!(std::fs::read_to_string(top.join("d/ab")).unwrap(), "a\nb\n");
+    let cfg = config_of(&env, &id);
+    assert_eq!(cfg["rootfs"]["diff_ids"].as_array().unwrap().len(), 3);
+    let layers_after = std::fs::read_dir(env.dataroot().join("layers"))
+        .unwrap()
+        .count();
+    assert_eq!(
+        layers_after - layers_before,
+        2,
+        "only c and the target became layers"
+    );
+    assert!(check_store(&env.dataroot()).is_empty());
+    no_mounts_left(&env.dataroot());
+}
+
+#[test]
 fn run_steps_change_the_layer_and_failures_leave_no_image() {
     let Some(env) = busybox_env() else {
         eprintln!("SKIP run_steps_change_the_layer_and_failures_leave_no_image: busybox-static not installed");
