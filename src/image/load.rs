@@ -5,9 +5,11 @@
 //! place (see [`crate::image::archive::ArchiveIndex`]), so member order does not matter and
 //! memory stays bounded. A compressed archive (`docker save | gzip`) is first decompressed
 //! into the work dir. Each layer streams once from the archive: a plain tar into
-//! [`layer::stage_layer`], which unpacks it and keeps it as the layer's blob, hashing it for
-//! the diff_id on the way; a gzip or zstd member into [`layer::stage_layer_from_blob_guarded`],
-//! which keeps it as received (no recompression) and unpacks it through its decompressor. The
+//! [`layer::stage_layer`], which keeps it as the layer's blob, hashing it for the diff_id and
+//! checking every entry on the way; a gzip or zstd member into
+//! [`layer::stage_layer_from_blob_guarded`], which keeps it as received (no recompression)
+//! and checks it through its decompressor. Layers are unpacked later, on first use by a
+//! build. The
 //! diff_id must match the config's `rootfs.diff_ids`, and a blob whose digest the layout
 //! declares (OCI) must match it too. Everything is published in one transaction: on
 //! any error the store is unchanged.
@@ -505,7 +507,7 @@ fn stage_one(
             );
             (res, used.get())
         }
-        // The tar itself: it becomes the layer's blob as it is unpacked.
+        // The tar itself: it becomes the layer's blob as it is checked.
         Compression::None => {
             let mut guarded = Guarded {
                 inner: &mut counting,
