@@ -10,7 +10,7 @@ use crate::registry::media;
 use crate::registry::name::{listed, ManifestRef};
 use crate::registry::{describe, tls, RegistryError, MAX_MANIFEST_SIZE};
 use reqwest::blocking::{Body, Client, Response};
-use reqwest::header::{HeaderMap, ACCEPT, AUTHORIZATION, CONTENT_TYPE, LOCATION};
+use reqwest::header::{HeaderMap, ACCEPT, AUTHORIZATION, CONTENT_TYPE, LOCATION, RANGE};
 use reqwest::{Method, StatusCode, Url};
 use std::io::Read;
 use std::sync::Mutex;
@@ -22,7 +22,13 @@ const MAX_REDIRECTS: usize = 8;
 pub struct RegistryClient {
     registry: String,
     base: Url,
+    /// Requests without a body (read timeout applies).
     http: Client,
+    /// Requests with a body (uploads: no time limit).
+    upload: Client,
+    read_timeout: Option<std::time::Duration>,
+    /// The client certificate from certs.d, if any (for error hints).
+    client_cert: Option<std::path::PathBuf>,
     creds: Option<Credentials>,
     challenge: Mutex<Challenge>,
     tokens: Mutex<TokenCache>,
@@ -143,7 +149,8 @@ impl RegistryClient {
         }
         let insecure = listed(&settings.registries.insecure, registry);
         let certs_root = settings.config_dir.join(tls::CERTS_DIR);
-        let http = tls::build_client(&certs_root, registry, insecure)?;
+        let read_timeout = tls::read_timeout()?;
+        let clients = tls::build_clients(&certs_root, registry, insecure, read_timeout)?;
         let creds = match creds {
             Some(c) => Some(c),
             None => credentials::lookup(&settings.config_dir, registry)?,
@@ -155,7 +162,10 @@ impl RegistryClient {
         let mut client = RegistryClient {
             registry: registry.to_string(),
             base: parse("https")?,
-            http,
+            http: clients.fetch,
+            upload: clients.upload,
+            read_timeout,
+            client_cert: clients.client_cert,
             creds,
             challenge: Mutex::new(Challenge::Anonymous),
             tokens: Mutex::new(TokenCache::default()),
@@ -182,11 +192,29 @@ impl RegistryClient {
         self.creds.is_some()
     }
 
-    fn network_error(&self, e: &reqwest::Error) -> RegistryError {
+    /// The inactivity limit of this client's reads, if any.
+    pub fn read_timeout(&self) -> Option<std::time::Duration> {
+        self.read_timeout
+    }
+
+    /// The error for a registry that stayed silent longer than the read timeout.
+    pub fn timeout_error(&self, what: &str) -> RegistryError {
+        RegistryError::Timeout {
+            host: self.registry.clone(),
+            what: what.to_string(),
+            secs: self.read_timeout.map(|d| d.as_secs_f64()).unwrap_or(0.0),
+        }
+    }
+
+    fn network_error(&self, e: &reqwest::Error, what: &str) -> RegistryError {
+        if e.is_timeout() {
+            return self.timeout_error(what);
+        }
         let reason = describe(e);
         if is_tls_problem(&reason) {
             RegistryError::Tls {
                 host: self.registry.clone(),
+                hint: tls::hint(&self.registry, &reason, self.client_cert.as_deref()),
                 reason,
             }
         } else {
@@ -197,14 +225,39 @@ impl RegistryClient {
         }
     }
 
-    /// `GET /v2/`: reachability and the auth challenge.
+    /// `GET /v2/`: reachability and the auth challenge. Under TLS 1.3 a registry that
+    /// refuses a (missing) client certificate may close the connection before its alert
+    /// is read: a closed connection is retried once, and then named as a possible cause.
     fn ping(&self) -> Result<(), RegistryError> {
+        let closed = |e: &RegistryError| {
+            matches!(e, RegistryError::Unreachable { reason, .. } if reason.contains("connection closed"))
+                && self.base.scheme() == "https"
+        };
+        match self.ping_once() {
+            Err(e) if closed(&e) => match self.ping_once() {
+                Err(RegistryError::Unreachable { host, reason })
+                    if reason.contains("connection closed") && self.client_cert.is_none() =>
+                {
+                    Err(RegistryError::Unreachable {
+                        reason: format!(
+                            "{reason} (if it requires a client certificate, put NAME.cert and NAME.key in certs.d/{host}/)"
+                        ),
+                        host,
+                    })
+                }
+                r => r,
+            },
+            r => r,
+        }
+    }
+
+    fn ping_once(&self) -> Result<(), RegistryError> {
         let url = self.url("/v2/")?;
         let resp = self
             .http
             .get(url)
             .send()
-            .map_err(|e| self.network_error(&e))?;
+            .map_err(|e| self.network_error(&e, "GET /v2/"))?;
         match resp.status() {
             s if s.is_success() => {
                 *self.lock_challenge() = Challenge::Anonymous;
@@ -265,7 +318,7 @@ impl RegistryClient {
                     .get(self.url("/v2/")?)
                     .header(AUTHORIZATION, c.basic_header())
                     .send()
-                    .map_err(|e| self.network_error(&e))?;
+                    .map_err(|e| self.network_error(&e, "GET /v2/"))?;
                 if resp.status().is_success() {
                     Ok(())
                 } else if resp.status() == StatusCode::UNAUTHORIZED {
@@ -367,8 +420,12 @@ impl RegistryClient {
         let mut redirects = 0;
         loop {
             let same_host = host_port(&url) == home && url.scheme() == self.base.scheme();
-            let mut rb = self
-                .http
+            let http = if body.is_some() {
+                &self.upload
+            } else {
+                &self.http
+            };
+            let mut rb = http
                 .request(method.clone(), url.clone())
                 .headers(headers.clone());
             if same_host {
@@ -379,7 +436,9 @@ impl RegistryClient {
             if let Some(b) = body {
                 rb = rb.body(b()?);
             }
-            let resp = rb.send().map_err(|e| self.network_error(&e))?;
+            let resp = rb
+                .send()
+                .map_err(|e| self.network_error(&e, &format!("{method} {}", url.path())))?;
             let status = resp.status();
             if status == StatusCode::UNAUTHORIZED && same_host {
                 if retried_auth {
@@ -530,6 +589,38 @@ impl RegistryClient {
         )?;
         match resp.status() {
             s if s.is_success() => Ok(resp),
+            StatusCode::NOT_FOUND => Err(RegistryError::NotFound {
+                what: format!("blob {d} in {}/{repo}", self.registry),
+            }),
+            _ => Err(self.status_error("GET", &path, resp)),
+        }
+    }
+
+    /// Start reading a blob from byte `offset` on (`Range: bytes=offset-`). The registry
+    /// may answer 206 with the rest or 200 with the whole blob: the caller looks at the
+    /// status (and `Content-Range`).
+    pub fn get_blob_from(
+        &self,
+        repo: &str,
+        d: &Digest,
+        offset: u64,
+    ) -> Result<Response, RegistryError> {
+        if offset == 0 {
+            return self.get_blob(repo, d);
+        }
+        let path = format!("/v2/{repo}/blobs/{d}");
+        let mut h = HeaderMap::new();
+        h.insert(
+            RANGE,
+            format!("bytes={offset}-")
+                .parse()
+                .expect("digits are a valid header"),
+        );
+        let resp = self.send(Method::GET, &path, &[scope(repo, false)], h, None)?;
+        match resp.status() {
+            StatusCode::OK | StatusCode::PARTIAL_CONTENT => Ok(resp),
+            // The range is not satisfiable: start again from the first byte.
+            StatusCode::RANGE_NOT_SATISFIABLE => self.get_blob(repo, d),
             StatusCode::NOT_FOUND => Err(RegistryError::NotFound {
                 what: format!("blob {d} in {}/{repo}", self.registry),
             }),

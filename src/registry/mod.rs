@@ -16,6 +16,7 @@
 pub mod auth;
 pub mod client;
 pub mod credentials;
+pub mod download;
 pub mod manifest_list;
 pub mod media;
 pub mod name;
@@ -45,8 +46,18 @@ pub enum RegistryError {
     Store(#[from] StoreError),
     #[error("registry {host}: cannot connect: {reason}")]
     Unreachable { host: String, reason: String },
-    #[error("registry {host}: TLS: {reason} (trust its CA in certs.d/{host}/ca.crt, or list it in registries.insecure)")]
-    Tls { host: String, reason: String },
+    #[error("registry {host}: TLS: {reason} ({hint})")]
+    Tls {
+        host: String,
+        reason: String,
+        hint: String,
+    },
+    #[error("registry {host}: no data for {secs}s during {what} (read timeout; {env} sets it in seconds)", env = tls::READ_TIMEOUT_ENV)]
+    Timeout {
+        host: String,
+        what: String,
+        secs: f64,
+    },
     #[error("registry {host}: unauthorized: {reason}")]
     Unauthorized { host: String, reason: String },
     #[error("registry {host}: access to {what} denied")]

@@ -7,15 +7,20 @@
 
 use crate::config::Settings;
 use crate::digest::Digest;
+use crate::digest::Hasher;
 use crate::image::config::{host_platform, now_rfc3339};
 use crate::registry::client::RegistryClient;
+use crate::registry::download::{self, Downloads, Part, Start};
 use crate::registry::media::{self, Descriptor, Fetched, ImageManifest};
 use crate::registry::name::{ManifestRef, RemoteName};
 use crate::registry::{sources, RegistryError, MAX_CONFIG_SIZE};
 use crate::storage::layer::{self, chain_id};
 use crate::storage::unpack::UnpackOptions;
 use crate::storage::{fsutil, ImageRecord, StagedLayer, Store, StoreError, WorkDir};
-use std::io::{self, Read};
+use reqwest::blocking::Response;
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
 
@@ -139,29 +144,101 @@ pub fn pull_remote(
     )
 }
 
-/// Counts, limits and reports the bytes of a blob; stops when the pull is cancelled.
-struct BlobReader<'a, R> {
-    inner: R,
+/// Why a [`BlobReader`] failed a read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum OwnError {
+    /// The registry stayed silent longer than the read timeout.
+    TimedOut,
+    /// The network, the size limit, the cache file or a cancel.
+    Other,
+}
+
+/// The bytes of one blob: cached bytes first (a complete earlier download, or the start of
+/// a partial one), then the registry's, which are written through to the partial download.
+/// Counts, limits and reports the bytes; stops when the pull is cancelled; remembers
+/// whether a failed read was its own (rather than its consumer's, e.g. the decompressor).
+struct BlobReader<'a> {
+    cached: Option<Box<dyn Read + 'a>>,
+    net: Option<Response>,
+    /// The partial download the registry's bytes go to (`None` once a write failed).
+    tee: Option<&'a File>,
+    tee_failed: bool,
+    /// Hash of everything read, kept when there is no partial download to hash later.
+    hasher: Option<Hasher>,
     read: u64,
     limit: u64,
     what: &'a Digest,
     cancel: &'a AtomicBool,
     progress: ProgressFn<'a>,
     reported: u64,
+    own_error: Option<OwnError>,
 }
 
-impl<R: Read> Read for BlobReader<'_, R> {
+fn is_timeout(e: &io::Error) -> bool {
+    e.get_ref()
+        .and_then(|r| r.downcast_ref::<reqwest::Error>())
+        .is_some_and(reqwest::Error::is_timeout)
+        || e.kind() == io::ErrorKind::TimedOut
+}
+
+impl BlobReader<'_> {
+    fn fail(&mut self, kind: OwnError, e: io::Error) -> io::Error {
+        self.own_error = Some(kind);
+        e
+    }
+
+    fn next_bytes(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if let Some(c) = &mut self.cached {
+            match c.read(buf) {
+                Ok(0) => self.cached = None,
+                Ok(n) => return Ok(n),
+                Err(e) => {
+                    let e = io::Error::other(format!("reading the download cache: {e}"));
+                    return Err(self.fail(OwnError::Other, e));
+                }
+            }
+        }
+        let Some(net) = &mut self.net else {
+            return Ok(0);
+        };
+        match net.read(buf) {
+            Ok(n) => {
+                if let Some(f) = self.tee {
+                    if n > 0 && (&*f).write_all(&buf[..n]).is_err() {
+                        self.tee = None;
+                        self.tee_failed = true;
+                    }
+                }
+                Ok(n)
+            }
+            Err(e) => {
+                let kind = if is_timeout(&e) {
+                    OwnError::TimedOut
+                } else {
+                    OwnError::Other
+                };
+                Err(self.fail(kind, e))
+            }
+        }
+    }
+}
+
+impl Read for BlobReader<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         if self.cancel.load(Ordering::Relaxed) {
-            return Err(io::Error::other("cancelled"));
+            return Err(self.fail(OwnError::Other, io::Error::other("cancelled")));
         }
-        let n = self.inner.read(buf)?;
+        let n = self.next_bytes(buf)?;
+        if let Some(h) = &mut self.hasher {
+            h.update(&buf[..n]);
+        }
         self.read += n as u64;
         if self.read > self.limit {
-            return Err(io::Error::other(format!(
+            let e = io::Error::other(format!(
                 "blob {} is larger than the {} bytes its manifest gives",
                 self.what, self.limit
-            )));
+            ));
+            return Err(self.fail(OwnError::Other, e));
         }
         if self.read - self.reported >= 256 * 1024 || (n == 0 && self.read != self.reported) {
             self.reported = self.read;
@@ -172,6 +249,30 @@ impl<R: Read> Read for BlobReader<'_, R> {
         }
         Ok(n)
     }
+}
+
+/// Does a 206's `Content-Range` (`bytes START-END/TOTAL`) give the blob from `offset` on?
+fn range_fits(resp: &Response, offset: u64, size: u64) -> bool {
+    let Some(v) = resp
+        .headers()
+        .get(reqwest::header::CONTENT_RANGE)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let Some(rest) = v.trim().strip_prefix("bytes ") else {
+        return false;
+    };
+    let Some((range, total)) = rest.split_once('/') else {
+        return false;
+    };
+    let Some((a, b)) = range.split_once('-') else {
+        return false;
+    };
+    let total_ok = total == "*" || total.parse::<u64>().ok() == Some(size);
+    a.parse::<u64>().ok() == Some(offset)
+        && b.parse::<u64>().ok() == size.checked_sub(1)
+        && total_ok
 }
 
 fn layer_media_ok(d: &Descriptor) -> Result<(), RegistryError> {
@@ -190,7 +291,21 @@ fn layer_media_ok(d: &Descriptor) -> Result<(), RegistryError> {
     Ok(())
 }
 
-/// Download, verify and stage one layer.
+/// A failed attempt at a layer; `retry` when it failed on cached bytes that did not
+/// verify, so a fresh download may succeed.
+struct Failure {
+    err: RegistryError,
+    retry: bool,
+}
+
+impl From<RegistryError> for Failure {
+    fn from(err: RegistryError) -> Self {
+        Failure { err, retry: false }
+    }
+}
+
+/// Download, verify and stage one layer, resuming from the download cache when it has
+/// (part of) the blob; once more from scratch when the cached bytes do not verify.
 #[allow(clippy::too_many_arguments)]
 fn fetch_layer(
     client: &RegistryClient,
@@ -201,67 +316,224 @@ fn fetch_layer(
     parent: Option<&Digest>,
     cancel: &AtomicBool,
     progress: ProgressFn<'_>,
+    downloads: Option<&Downloads>,
 ) -> Result<StagedLayer, RegistryError> {
+    let once = |fresh| {
+        fetch_layer_once(
+            client, repo, ws, desc, diff_id, parent, cancel, progress, downloads, fresh,
+        )
+    };
+    match once(false) {
+        Ok(st) => Ok(st),
+        Err(f) if f.retry => {
+            tracing::debug!(
+                "layer {}: cached bytes did not verify: {}",
+                desc.digest,
+                f.err
+            );
+            once(true).map_err(|f| f.err)
+        }
+        Err(f) => Err(f.err),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn fetch_layer_once(
+    client: &RegistryClient,
+    repo: &str,
+    ws: &WorkDir,
+    desc: &Descriptor,
+    diff_id: &Digest,
+    parent: Option<&Digest>,
+    cancel: &AtomicBool,
+    progress: ProgressFn<'_>,
+    downloads: Option<&Downloads>,
+    fresh: bool,
+) -> Result<StagedLayer, Failure> {
     progress(Progress::LayerStart {
         digest: &desc.digest,
         size: desc.size,
     });
-    let resp = client.get_blob(repo, &desc.digest)?;
-    if let Some(len) = resp.content_length() {
-        if len != desc.size {
-            return Err(RegistryError::SizeMismatch {
-                what: format!("layer {}", desc.digest),
-                expected: desc.size,
-                actual: len,
-            });
+    let what = format!("layer {}", desc.digest);
+    let size_check = |len: Option<u64>, expected: u64| match len {
+        Some(len) if len != expected => Err(RegistryError::SizeMismatch {
+            what: what.clone(),
+            expected,
+            actual: len,
+        }),
+        _ => Ok(()),
+    };
+    let start = downloads.map_or(Start::Uncached, |d| d.begin(&desc.digest, desc.size, fresh));
+    // Where the bytes come from: (cached bytes, the registry's reply, the partial download).
+    let (cached, net, part): (Option<Box<dyn Read>>, Option<Response>, Option<Part>) = match start {
+        Start::Complete(f) => (Some(Box::new(f)), None, None),
+        Start::Partial(p) if p.have() > 0 => {
+            let have = p.have();
+            let resp = client.get_blob_from(repo, &desc.digest, have)?;
+            if resp.status() == reqwest::StatusCode::PARTIAL_CONTENT
+                && range_fits(&resp, have, desc.size)
+            {
+                size_check(resp.content_length(), desc.size - have)?;
+                let prefix = p
+                    .prefix()
+                    .map_err(|e| RegistryError::file(&PathBuf::from(download::DIR), e))?;
+                (Some(Box::new(prefix)), Some(resp), Some(p))
+            } else {
+                // The whole blob again (no range support): start the partial again.
+                let resp = if resp.status() == reqwest::StatusCode::PARTIAL_CONTENT {
+                    drop(resp);
+                    client.get_blob(repo, &desc.digest)?
+                } else {
+                    resp
+                };
+                size_check(resp.content_length(), desc.size)?;
+                let part = match downloads.map(|d| d.restart(p)) {
+                    Some(Start::Partial(p)) => Some(p),
+                    _ => None,
+                };
+                (None, Some(resp), part)
+            }
         }
-    }
-    let reader = BlobReader {
-        inner: resp,
+        Start::Partial(p) => {
+            // Nothing downloaded yet: an empty entry is not worth keeping on failure.
+            let resp = client.get_blob(repo, &desc.digest).and_then(|r| {
+                size_check(r.content_length(), desc.size)?;
+                Ok(r)
+            });
+            match resp {
+                Ok(r) => (None, Some(r), Some(p)),
+                Err(e) => {
+                    p.discard();
+                    return Err(e.into());
+                }
+            }
+        }
+        Start::Uncached => {
+            let resp = client.get_blob(repo, &desc.digest)?;
+            size_check(resp.content_length(), desc.size)?;
+            (None, Some(resp), None)
+        }
+    };
+    let used_cache = cached.is_some();
+    let opts = UnpackOptions {
+        allow_devices: true,
+        whiteouts: true,
+    };
+    let mut reader = BlobReader {
+        cached,
+        net,
+        tee: part.as_ref().map(Part::file),
+        tee_failed: false,
+        hasher: part.is_none().then(Hasher::new),
         read: 0,
         limit: desc.size,
         what: &desc.digest,
         cancel,
         progress,
         reported: 0,
+        own_error: None,
     };
-    let opts = UnpackOptions {
-        allow_devices: true,
-        whiteouts: true,
-    };
-    let staged =
-        layer::stage_layer_from_blob(ws, reader, &desc.media_type, parent, opts).map_err(|e| {
-            match e {
-                // A read error in the stream is the network's (or the limit's), not the store's.
-                StoreError::Io { source, .. } if source.kind() == io::ErrorKind::Other => {
-                    RegistryError::Network(format!("layer {}: {source}", desc.digest))
+    let staged = layer::stage_layer_from_blob(ws, &mut reader, &desc.media_type, parent, opts);
+    let staged = match staged {
+        Ok(st) => st,
+        Err(e) => {
+            let own = reader.own_error;
+            let mapped = match e {
+                StoreError::Io { source, .. } if own.is_some() => {
+                    if own == Some(OwnError::TimedOut) {
+                        client.timeout_error(&format!("the download of layer {}", desc.digest))
+                    } else {
+                        RegistryError::Network(format!("layer {}: {source}", desc.digest))
+                    }
                 }
-                StoreError::Unpack(u) => {
-                    RegistryError::invalid(format!("layer {}", desc.digest), u)
-                }
+                StoreError::Unpack(u) => RegistryError::invalid(&what, u),
+                StoreError::Io { source, .. } => RegistryError::invalid(&what, source),
                 other => RegistryError::Store(other),
+            };
+            if own.is_some() {
+                // The partial download stays for a retry (unless a write to it failed).
+                let broken = reader.tee_failed;
+                drop(reader);
+                if let Some(p) = part {
+                    if broken || p.file().metadata().map_or(true, |m| m.len() == 0) {
+                        p.discard();
+                    }
+                }
+                return Err(mapped.into());
             }
-        })?;
-    if staged.meta.blob != desc.digest {
-        return Err(RegistryError::DigestMismatch {
-            what: format!("layer {}", desc.digest),
+            // The layer did not decompress or unpack: if the blob is not the one the
+            // manifest names, that is the cause to report. Read the rest and hash it all.
+            if io::copy(&mut reader, &mut io::sink()).is_err() {
+                return Err(mapped.into());
+            }
+            let tee_ok = reader.tee.is_some() && !reader.tee_failed;
+            let hashed = reader.hasher.take().map(Hasher::finish);
+            drop(reader);
+            let actual = match (&part, hashed) {
+                (_, Some(d)) => Some(d),
+                (Some(p), None) if tee_ok => p.digest().ok().map(|(d, _)| d),
+                _ => None,
+            };
+            if let Some(p) = part {
+                p.discard();
+            }
+            return Err(match actual {
+                Some(actual) if actual != desc.digest => Failure {
+                    err: RegistryError::DigestMismatch {
+                        what,
+                        expected: desc.digest.clone(),
+                        actual,
+                    },
+                    retry: used_cache,
+                },
+                _ => mapped.into(),
+            });
+        }
+    };
+    let tee_ok = reader.tee.is_some() && !reader.tee_failed;
+    drop(reader);
+    let mismatch = if staged.meta.blob != desc.digest {
+        Some(RegistryError::DigestMismatch {
+            what: what.clone(),
             expected: desc.digest.clone(),
             actual: staged.meta.blob.clone(),
-        });
-    }
-    if staged.meta.blob_size != desc.size {
-        return Err(RegistryError::SizeMismatch {
-            what: format!("layer {}", desc.digest),
+        })
+    } else if staged.meta.blob_size != desc.size {
+        Some(RegistryError::SizeMismatch {
+            what: what.clone(),
             expected: desc.size,
             actual: staged.meta.blob_size,
+        })
+    } else {
+        None
+    };
+    if let Some(err) = mismatch {
+        if let Some(p) = part {
+            p.discard();
+        }
+        return Err(Failure {
+            err,
+            retry: used_cache,
         });
     }
     if &staged.meta.diff_id != diff_id {
+        if let Some(p) = part {
+            p.discard();
+        }
         return Err(RegistryError::DigestMismatch {
             what: format!("uncompressed layer {} (config diff_id)", desc.digest),
             expected: diff_id.clone(),
             actual: staged.meta.diff_id.clone(),
-        });
+        }
+        .into());
+    }
+    match (downloads, part) {
+        (Some(d), Some(p)) if !tee_ok => {
+            p.discard();
+            d.complete(&desc.digest, &staged.blob_path, None, desc.size);
+        }
+        (Some(d), part) => d.complete(&desc.digest, &staged.blob_path, part, desc.size),
+        (None, _) => {}
     }
     progress(Progress::LayerDone {
         digest: &desc.digest,
@@ -377,6 +649,10 @@ pub fn fetch_image(
     }
 
     let ws = store.workspace("pull")?;
+    let downloads = Downloads::open(store.root());
+    if let Some(d) = &downloads {
+        d.clean(download::MAX_AGE);
+    }
     let todo: Vec<usize> = (0..chains.len()).filter(|i| !present[*i]).collect();
     let staged: Mutex<Vec<Option<StagedLayer>>> =
         Mutex::new((0..chains.len()).map(|_| None).collect());
@@ -404,6 +680,7 @@ pub fn fetch_image(
                     parent,
                     &cancel,
                     progress,
+                    downloads.as_ref(),
                 ) {
                     Ok(st) => {
                         staged.lock().unwrap_or_else(|p| p.into_inner())[i] = Some(st);
@@ -475,6 +752,11 @@ pub fn fetch_image(
     });
     tx.commit()?;
     drop(ws);
+    if let Some(d) = &downloads {
+        for i in &todo {
+            d.forget(&manifest.layers[*i].digest);
+        }
+    }
     let blobs: Vec<Digest> = manifest
         .layers
         .iter()

@@ -71,18 +71,97 @@ fn read_small(p: &Path) -> Result<Vec<u8>, RegistryError> {
     std::fs::read(p).map_err(|e| RegistryError::file(p, e))
 }
 
+/// Environment variable: seconds a registry may stay silent (no response, no body bytes)
+/// before a request fails; `0` waits forever. Default [`DEFAULT_READ_TIMEOUT`].
+pub const READ_TIMEOUT_ENV: &str = "ISULA_BUILD_REGISTRY_READ_TIMEOUT";
+/// Default inactivity limit of registry reads.
+pub const DEFAULT_READ_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The inactivity limit of registry reads: [`READ_TIMEOUT_ENV`] or the default; `None`
+/// when it is set to 0.
+pub fn read_timeout() -> Result<Option<Duration>, RegistryError> {
+    let Some(v) = std::env::var_os(READ_TIMEOUT_ENV) else {
+        return Ok(Some(DEFAULT_READ_TIMEOUT));
+    };
+    let secs = v
+        .to_str()
+        .and_then(|s| s.trim().parse::<f64>().ok())
+        .filter(|s| s.is_finite() && *s >= 0.0 && *s <= 1e9)
+        .ok_or_else(|| RegistryError::invalid(READ_TIMEOUT_ENV, "not a number of seconds"))?;
+    if secs == 0.0 {
+        Ok(None)
+    } else {
+        Ok(Some(Duration::from_secs_f64(secs)))
+    }
+}
+
+/// The HTTP clients of one registry host.
+pub struct HttpClients {
+    /// For requests without a body: waiting for the response, and every read of its body,
+    /// is limited to the read timeout (an inactivity limit, not a limit on the transfer).
+    pub fetch: Client,
+    /// For uploads: no time limit (the wait covers sending the whole body).
+    pub upload: Client,
+    /// The client certificate presented, from certs.d.
+    pub client_cert: Option<PathBuf>,
+}
+
+/// What to tell the user about a TLS failure with `host`: a certificate alert the server
+/// sent means it wants (another) client certificate; anything else is about trusting the
+/// server.
+pub fn hint(host: &str, reason: &str, client_cert: Option<&Path>) -> String {
+    let r = reason.to_ascii_lowercase();
+    let server_refused_us = r.contains("received fatal alert")
+        && ["certificate", "unknownca", "accessdenied"]
+            .iter()
+            .any(|k| r.contains(k));
+    match (server_refused_us, client_cert) {
+        (true, None) => format!(
+            "the registry requires a client certificate: put NAME.cert and NAME.key in certs.d/{host}/"
+        ),
+        (true, Some(c)) => format!(
+            "the registry refused the client certificate {}",
+            c.display()
+        ),
+        (false, _) => format!(
+            "trust its CA in certs.d/{host}/ca.crt, or list it in registries.insecure"
+        ),
+    }
+}
+
+/// The HTTP clients for `host`: certs.d material, and certificate checks off when
+/// `insecure`; `read_timeout` for the fetching one.
+pub fn build_clients(
+    certs_root: &Path,
+    host: &str,
+    insecure: bool,
+    read_timeout: Option<Duration>,
+) -> Result<HttpClients, RegistryError> {
+    Ok(HttpClients {
+        fetch: build_client(certs_root, host, insecure, read_timeout)?,
+        upload: build_client(certs_root, host, insecure, None)?,
+        client_cert: host_tls(certs_root, host)?
+            .client_pairs
+            .first()
+            .map(|p| p.0.clone()),
+    })
+}
+
 /// An HTTP client for `host`: certs.d material, and certificate checks off when `insecure`.
+/// `timeout` (reqwest's blocking timeout) bounds the wait for a response and each read of
+/// its body separately.
 pub fn build_client(
     certs_root: &Path,
     host: &str,
     insecure: bool,
+    timeout: Option<Duration>,
 ) -> Result<Client, RegistryError> {
     let tls = host_tls(certs_root, host)?;
     let mut b = Client::builder()
         .use_rustls_tls()
         .redirect(reqwest::redirect::Policy::none())
         .connect_timeout(Duration::from_secs(30))
-        .timeout(None)
+        .timeout(timeout)
         .pool_max_idle_per_host(8)
         .user_agent(concat!("isula-build/", env!("CARGO_PKG_VERSION")));
     if crate::privilege::caller().is_some() {
@@ -139,5 +218,15 @@ mod tests {
         assert!(host_tls(t.path(), "r:5000").is_err());
         assert!(host_tls(t.path(), "..").is_err());
         assert!(host_tls(t.path(), "absent").unwrap().ca_files.is_empty());
+    }
+
+    #[test]
+    fn hints_tell_a_missing_client_certificate_from_an_untrusted_server() {
+        let alert = "connection error: received fatal alert: BadCertificate";
+        assert!(hint("r:1", alert, None).contains("requires a client certificate"));
+        let c = Path::new("/x/c.cert");
+        assert!(hint("r:1", alert, Some(c)).contains("refused the client certificate /x/c.cert"));
+        let untrusted = "invalid peer certificate: UnknownIssuer";
+        assert!(hint("r:1", untrusted, None).contains("certs.d/r:1/ca.crt"));
     }
 }

@@ -73,6 +73,11 @@ pub(crate) struct Registry {
 
 impl Registry {
     pub(crate) fn start(auth: Auth, tls: bool) -> Registry {
+        Registry::start_with(auth, tls, false)
+    }
+
+    /// With `client_certs`, TLS that requires a client certificate signed by the CA.
+    fn start_with(auth: Auth, tls: bool, client_certs: bool) -> Registry {
         let dir = tempfile::Builder::new()
             .prefix("isula-reg-")
             .tempdir()
@@ -91,6 +96,9 @@ impl Registry {
                 crt.display(),
                 key.display()
             ));
+            if client_certs {
+                cfg.push_str(&format!("    clientcas:\n      - {}\n", ca_crt.display()));
+            }
             ca = Some(ca_crt);
         }
         match auth {
@@ -844,6 +852,7 @@ fn handle(
     let (status, hs, body) = h(&req);
     let mut w = s;
     let slow = hs.iter().any(|(k, _)| k == "X-Test-Slow");
+    let stall = hs.iter().any(|(k, _)| k == "X-Test-Stall");
     let mut head = format!(
         "HTTP/1.1 {status} X\r\nContent-Length: {}\r\nConnection: close\r\n",
         body.len()
@@ -853,6 +862,12 @@ fn handle(
     }
     head.push_str("\r\n");
     w.write_all(head.as_bytes())?;
+    w.flush()?;
+    if stall {
+        // Headers, then silence (the connection stays open).
+        std::thread::sleep(Duration::from_secs(40));
+        return Ok(());
+    }
     if req.method != "HEAD" {
         if slow {
             for c in body.chunks(16) {
@@ -1094,6 +1109,22 @@ fn fake_registry(f: Fake, mode: &'static str, other_port: u16) -> Server {
                     bad[n / 2] ^= 0xff;
                     return (200, vec![], bad);
                 }
+                "garbage" => {
+                    // Not gzip at all, of the right length.
+                    return (200, vec![], vec![b'x'; f.layer.len()]);
+                }
+                "stall-body" => {
+                    return (
+                        200,
+                        vec![("X-Test-Stall".into(), "1".into())],
+                        f.layer.clone(),
+                    );
+                }
+                "stall-head" => {
+                    // Accept the request, answer nothing.
+                    std::thread::sleep(Duration::from_secs(40));
+                    return (200, vec![], f.layer.clone());
+                }
                 "slow" => {
                     return (
                         200,
@@ -1138,13 +1169,28 @@ fn hostile_registries_fail_cleanly_and_leak_nothing() {
     let env = logged_in_env(&host);
     env.ok(&["ctr-img", "images"]);
     let before = snapshot(&env.dataroot());
+    let layer_digest = format!("sha256:{}", sha256_hex(&fake_image().layer));
     let err = fail_line(&env, &["ctr-img", "pull", &format!("{host}/x/y:t")]);
+    // The bytes do not decompress, but the cause to report is that they are not the blob.
     assert!(
-        err.contains("digest mismatch") || err.contains("invalid"),
+        err.contains("digest mismatch") && err.contains(&layer_digest),
         "{err}"
     );
     assert!(!err.contains(PASS));
     env.ok(&["ctr-img", "images"]);
+    assert_eq!(snapshot(&env.dataroot()), before, "store unchanged");
+
+    // Bytes that are not gzip at all: the same.
+    let s = fake_registry(fake_image(), "garbage", 0);
+    let host = format!("127.0.0.1:{}", s.port);
+    let env = logged_in_env(&host);
+    env.ok(&["ctr-img", "images"]);
+    let before = snapshot(&env.dataroot());
+    let err = fail_line(&env, &["ctr-img", "pull", &format!("{host}/x/y:t")]);
+    assert!(
+        err.contains("digest mismatch") && err.contains(&layer_digest),
+        "{err}"
+    );
     assert_eq!(snapshot(&env.dataroot()), before, "store unchanged");
 
     // A manifest larger than 4 MiB.
@@ -1322,7 +1368,7 @@ fn killed_pull_leaves_no_partial_image_and_a_retry_works() {
     let host = format!("127.0.0.1:{}", slow.port);
     let env = logged_in_env(&host);
     env.ok(&["ctr-img", "images"]);
-    let before = snapshot(&env.dataroot());
+    let before = store_snapshot(&env);
     let mut child = env
         .cmd()
         .args(["ctr-img", "pull", &format!("{host}/x/y:t")])
@@ -1345,9 +1391,9 @@ fn killed_pull_leaves_no_partial_image_and_a_retry_works() {
     // The next command cleans the dead pull's scratch space; no image appeared.
     env.ok(&["ctr-img", "images"]);
     assert_eq!(
-        snapshot(&env.dataroot()),
+        store_snapshot(&env),
         before,
-        "store unchanged after the killed pull"
+        "store unchanged after the killed pull (the download cache aside)"
     );
     // A retry (here from a registry serving at full speed) starts clean and succeeds.
     let fast = fake_registry(fake_image(), "ok", 0);
@@ -1501,4 +1547,420 @@ fn static_builds_push_to_the_same_manifest_and_compress_once() {
         "static builds in two stores give one image ID"
     );
     assert_eq!(digests[0], digests[1], "and push to one manifest");
+}
+
+// ---------------------------------------------------------------------------------------
+// Stalled registries, interrupted and resumed pulls.
+
+/// Run `cmd`, killing it (and failing) if it runs longer than `limit`.
+fn run_with_deadline(mut cmd: Command, limit: Duration) -> (std::process::Output, Duration) {
+    let t0 = Instant::now();
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    while child.try_wait().expect("wait").is_none() {
+        if t0.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("still running after {limit:?}: it hangs");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    (child.wait_with_output().expect("output"), t0.elapsed())
+}
+
+#[test]
+fn stalled_registries_time_out_with_one_line_errors() {
+    let layer_digest = format!("sha256:{}", sha256_hex(&fake_image().layer));
+    for mode in ["stall-body", "stall-head"] {
+        let s = fake_registry(fake_image(), mode, 0);
+        let host = format!("127.0.0.1:{}", s.port);
+        let env = logged_in_env(&host);
+        env.ok(&["ctr-img", "images"]);
+        let before = snapshot(&env.dataroot());
+        let mut c = env.cmd();
+        c.env("ISULA_BUILD_REGISTRY_READ_TIMEOUT", "2").args([
+            "ctr-img",
+            "pull",
+            &format!("{host}/x/y:t"),
+        ]);
+        let (out, took) = run_with_deadline(c, Duration::from_secs(30));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{mode}: {err}");
+        let last = err.trim_end().lines().last().unwrap_or("");
+        assert!(
+            last.contains(&format!("registry {host}"))
+                && last.contains("no data for 2s")
+                && last.contains(&layer_digest),
+            "{mode}: {err}"
+        );
+        assert!(
+            err.trim_end()
+                .lines()
+                .rev()
+                .skip(1)
+                .all(|l| l.starts_with("Blob ")),
+            "{mode}: {err}"
+        );
+        assert!(took < Duration::from_secs(20), "{mode}: took {took:?}");
+        assert_eq!(snapshot(&env.dataroot()), before, "{mode}: store unchanged");
+    }
+    // A bad value is a one-line error.
+    let s = fake_registry(fake_image(), "ok", 0);
+    let host = format!("127.0.0.1:{}", s.port);
+    let env = logged_in_env(&host);
+    let out = env
+        .cmd()
+        .env("ISULA_BUILD_REGISTRY_READ_TIMEOUT", "soon")
+        .args(["ctr-img", "pull", &format!("{host}/x/y:t")])
+        .output()
+        .expect("run");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    assert!(err.contains("ISULA_BUILD_REGISTRY_READ_TIMEOUT"), "{err}");
+}
+
+/// Incompressible bytes.
+fn noise(seed: u64, n: usize) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..n)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect()
+}
+
+/// An image of several layers (gzip of one file of `sizes[i]` random bytes each).
+struct Multi {
+    manifest: Vec<u8>,
+    config: Vec<u8>,
+    layers: Vec<Vec<u8>>,
+}
+
+impl Multi {
+    fn new(sizes: &[usize]) -> Multi {
+        let mut layers = Vec::new();
+        let mut diff_ids = Vec::new();
+        for (i, n) in sizes.iter().enumerate() {
+            let data = noise(i as u64 + 1, *n);
+            let name = format!("f{i}");
+            let tar = make_tar(&[E::File(&name, &data, 0o644)]);
+            diff_ids.push(format!("sha256:{}", sha256_hex(&tar)));
+            layers.push(gz(&tar));
+        }
+        let cfg = serde_json::json!({"architecture": host_arch(), "os": "linux",
+            "rootfs": {"type": "layers", "diff_ids": diff_ids}});
+        let config = serde_json::to_vec(&cfg).expect("cfg");
+        let descs: Vec<serde_json::Value> = layers
+            .iter()
+            .map(|l| {
+                serde_json::json!({"mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip",
+                "size": l.len(), "digest": format!("sha256:{}", sha256_hex(l))})
+            })
+            .collect();
+        let m = serde_json::json!({"schemaVersion": 2, "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+            "config": {"mediaType": "application/vnd.docker.container.image.v1+json", "size": config.len(), "digest": format!("sha256:{}", sha256_hex(&config))},
+            "layers": descs});
+        Multi {
+            manifest: serde_json::to_vec(&m).expect("m"),
+            config,
+            layers,
+        }
+    }
+    fn digest(&self, i: usize) -> String {
+        format!("sha256:{}", sha256_hex(&self.layers[i]))
+    }
+    fn total(&self) -> u64 {
+        self.layers.iter().map(|l| l.len() as u64).sum()
+    }
+}
+
+/// What an anonymous fake registry serving a [`Multi`] saw of layer requests.
+#[derive(Default)]
+struct BlobLog {
+    /// Layer body bytes it answered with.
+    served: u64,
+    /// (digest, Range header, status) of every layer GET.
+    gets: Vec<(String, Option<String>, u16)>,
+}
+
+/// An anonymous registry serving `img` as `x/y:t`; `slow`: 16 bytes per 50 ms; `ranges`:
+/// answers `Range: bytes=N-` with 206 (else ignores it and answers 200).
+fn multi_registry(img: Arc<Multi>, slow: bool, ranges: bool, log: Arc<Mutex<BlobLog>>) -> Server {
+    let handler: Arc<Handler> = Arc::new(move |req: &Request| {
+        let p = req.path.as_str();
+        if p == "/v2/" {
+            return (200, vec![], b"{}".to_vec());
+        }
+        if p.contains("/manifests/") {
+            let ct = "application/vnd.docker.distribution.manifest.v2+json";
+            return (
+                200,
+                vec![("Content-Type".into(), ct.into())],
+                img.manifest.clone(),
+            );
+        }
+        if p.ends_with(&sha256_hex(&img.config)) {
+            return (200, vec![], img.config.clone());
+        }
+        for (i, l) in img.layers.iter().enumerate() {
+            let d = img.digest(i);
+            if !p.ends_with(&d) {
+                continue;
+            }
+            let range = req.headers.get("range").cloned();
+            let from = range
+                .as_deref()
+                .and_then(|r| r.strip_prefix("bytes="))
+                .and_then(|r| r.strip_suffix('-'))
+                .and_then(|n| n.parse::<usize>().ok())
+                .filter(|n| ranges && *n < l.len());
+            let mut hs = vec![];
+            if slow {
+                hs.push(("X-Test-Slow".to_string(), "1".to_string()));
+            }
+            let (status, body) = match from {
+                Some(n) => {
+                    hs.push((
+                        "Content-Range".into(),
+                        format!("bytes {n}-{}/{}", l.len() - 1, l.len()),
+                    ));
+                    (206, l[n..].to_vec())
+                }
+                None => (200, l.clone()),
+            };
+            let mut g = log.lock().expect("log");
+            g.served += body.len() as u64;
+            g.gets.push((d, range, status));
+            return (status, hs, body);
+        }
+        (404, vec![], vec![])
+    });
+    serve(handler)
+}
+
+/// Files of the download cache: name → size.
+fn downloads(env: &Env) -> Vec<(String, u64)> {
+    let mut v: Vec<(String, u64)> = std::fs::read_dir(env.dataroot().join("registry/downloads"))
+        .map(|rd| {
+            rd.flatten()
+                .map(|e| {
+                    let n = e.file_name().to_string_lossy().into_owned();
+                    (n, e.metadata().map(|m| m.len()).unwrap_or(0))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+/// The store without the download cache.
+fn store_snapshot(env: &Env) -> Vec<(String, String)> {
+    snapshot(&env.dataroot())
+        .into_iter()
+        .filter(|(p, _)| !p.starts_with("registry/downloads/"))
+        .collect()
+}
+
+/// Start a pull from the slow `host` and kill -9 it once every layer has streamed a while
+/// (the small first layer has finished by then).
+fn kill_slow_pull(env: &Env, host: &str, img: &Multi, log: &Arc<Mutex<BlobLog>>) {
+    let mut child = env
+        .cmd()
+        .args(["ctr-img", "pull", &format!("{host}/x/y:t")])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline && log.lock().expect("log").gets.len() < img.layers.len() {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(1500));
+    child.kill().expect("kill");
+    let _ = child.wait();
+}
+
+#[test]
+fn killed_pull_resumes_with_range_requests_and_reuses_finished_layers() {
+    // Layer 0 is small (done before the kill); 1 and 2 take ~25 s at the slow rate.
+    let img = Arc::new(Multi::new(&[64, 8000, 8000]));
+    let total = img.total();
+    for ranges in [true, false] {
+        let slow_log = Arc::new(Mutex::new(BlobLog::default()));
+        let slow = multi_registry(img.clone(), true, ranges, slow_log.clone());
+        let host = format!("127.0.0.1:{}", slow.port);
+        let env = Env::new();
+        insecure(&env, std::slice::from_ref(&host));
+        env.ok(&["ctr-img", "images"]);
+        let before = store_snapshot(&env);
+        kill_slow_pull(&env, &host, &img, &slow_log);
+        env.ok(&["ctr-img", "images"]);
+        assert_eq!(store_snapshot(&env), before, "no partial image");
+        // What the killed pull kept: layer 0 whole, the start of 1 and 2.
+        let cached = downloads(&env);
+        let hex = |i: usize| sha256_hex(&img.layers[i]);
+        assert!(
+            cached.contains(&(hex(0), img.layers[0].len() as u64)),
+            "{cached:?}"
+        );
+        let part = |i: usize| {
+            cached
+                .iter()
+                .find(|(n, _)| *n == format!("{}.part", hex(i)))
+                .map(|e| e.1)
+                .unwrap_or(0)
+        };
+        assert!(part(1) > 0 && part(2) > 0, "{cached:?}");
+        assert!(part(1) < img.layers[1].len() as u64, "{cached:?}");
+        // An abandoned download of two days ago is garbage; a young one is kept.
+        let dl = env.dataroot().join("registry/downloads");
+        let old = dl.join(format!("{}.part", "a".repeat(64)));
+        let young = dl.join(format!("{}.part", "b".repeat(64)));
+        write(&old, b"old bytes");
+        write(&young, b"young bytes");
+        let touched = Command::new("touch")
+            .args(["-d", "2 days ago"])
+            .arg(&old)
+            .status()
+            .expect("touch");
+        assert!(touched.success());
+
+        // The retry, from a registry at full speed.
+        let fast_log = Arc::new(Mutex::new(BlobLog::default()));
+        let fast = multi_registry(img.clone(), false, ranges, fast_log.clone());
+        let host2 = format!("127.0.0.1:{}", fast.port);
+        insecure(&env, &[host.clone(), host2.clone()]);
+        env.ok(&["ctr-img", "pull", &format!("{host2}/x/y:t")]);
+        assert!(check_store(&env.dataroot()).is_empty());
+        let g = fast_log.lock().expect("log");
+        // Layer 0 is not fetched again.
+        assert!(
+            g.gets.iter().all(|(d, _, _)| *d != img.digest(0)),
+            "{:?}",
+            g.gets
+        );
+        if ranges {
+            // 1 and 2 continue where they stopped: only the missing bytes travel.
+            assert_eq!(
+                g.served,
+                total - img.layers[0].len() as u64 - part(1) - part(2),
+                "{:?}",
+                g.gets
+            );
+            assert!(
+                g.gets
+                    .iter()
+                    .filter(|(_, r, s)| r.is_some() && *s == 206)
+                    .count()
+                    == 2,
+                "{:?}",
+                g.gets
+            );
+        } else {
+            // No range support: 1 and 2 come whole (the request asked for a range).
+            assert_eq!(g.served, total - img.layers[0].len() as u64);
+            assert!(g.gets.iter().all(|(_, r, s)| r.is_some() && *s == 200));
+        }
+        assert!(g.served < total);
+        // The image's downloads are gone, so is the abandoned one; the young one stays.
+        let left: Vec<String> = downloads(&env).into_iter().map(|e| e.0).collect();
+        assert_eq!(left, vec![format!("{}.part", "b".repeat(64))]);
+    }
+}
+
+/// A client certificate signed by the test CA in `d`: (client.cert, client.key).
+fn make_client_cert(d: &Path) -> (PathBuf, PathBuf) {
+    openssl(
+        d,
+        &[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "client.key",
+            "-out",
+            "client.csr",
+            "-subj",
+            "/CN=isula-test-client",
+        ],
+    );
+    write(
+        &d.join("client-ext.cnf"),
+        b"basicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=clientAuth\n",
+    );
+    openssl(
+        d,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "client.csr",
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "client.cert",
+            "-days",
+            "2",
+            "-extfile",
+            "client-ext.cnf",
+        ],
+    );
+    (d.join("client.cert"), d.join("client.key"))
+}
+
+#[test]
+fn tls_registry_requiring_client_certificates_from_certs_d() {
+    need!("docker-registry", "openssl");
+    let reg = Registry::start_with(Auth::Open, true, true);
+    let (cert, key) = make_client_cert(reg.dir.path());
+    let ca = reg.tls.clone().expect("ca");
+    let certs_for = |env: &Env, client: bool| {
+        let d = env.conf().join("certs.d").join(reg.host());
+        std::fs::create_dir_all(&d).expect("mkdir");
+        std::fs::copy(&ca, d.join("ca.crt")).expect("copy");
+        if client {
+            std::fs::copy(&cert, d.join("client.cert")).expect("copy");
+            std::fs::copy(&key, d.join("client.key")).expect("copy");
+        }
+    };
+    let env = Env::new();
+    let name = format!("{}:v1", reg.image("mtls/img"));
+    let id = import_small(&env, &name, "mtls");
+    // The CA alone: the registry refuses the connection; one line that says why (its
+    // alert, or under TLS 1.3 maybe only a closed connection).
+    certs_for(&env, false);
+    let err = fail_line(&env, &["ctr-img", "push", &name]);
+    assert!(
+        err.contains(&format!("registry {}", reg.host()))
+            && err.contains(&format!(
+                "NAME.cert and NAME.key in certs.d/{}/",
+                reg.host()
+            )),
+        "{err}"
+    );
+    // With client.cert + client.key next to it: push and pull work.
+    certs_for(&env, true);
+    env.ok(&["ctr-img", "push", &name]);
+    let b = Env::new();
+    certs_for(&b, false);
+    let before = snapshot(&b.dataroot());
+    let err = fail_line(&b, &["ctr-img", "pull", &name]);
+    assert!(err.contains("requires a client certificate"), "{err}");
+    assert_eq!(snapshot(&b.dataroot()), before, "store unchanged");
+    certs_for(&b, true);
+    b.ok(&["ctr-img", "pull", &name]);
+    assert_eq!(id_of(&b, &name), id);
+    assert!(check_store(&b.dataroot()).is_empty());
 }
