@@ -229,14 +229,26 @@ impl RegistryClient {
     /// refuses a (missing) client certificate may close the connection before its alert
     /// is read: a closed connection is retried once, and then named as a possible cause.
     fn ping(&self) -> Result<(), RegistryError> {
+        // How a connection the server dropped mid-handshake shows (hyper's wording varies
+        // with when the close is noticed: before, while or after the request is sent).
+        let dropped = |reason: &str| {
+            [
+                "connection closed",
+                "stream closed",
+                "broken pipe",
+                "connection reset",
+            ]
+            .iter()
+            .any(|k| reason.contains(k))
+        };
         let closed = |e: &RegistryError| {
-            matches!(e, RegistryError::Unreachable { reason, .. } if reason.contains("connection closed"))
+            matches!(e, RegistryError::Unreachable { reason, .. } if dropped(reason))
                 && self.base.scheme() == "https"
         };
         match self.ping_once() {
             Err(e) if closed(&e) => match self.ping_once() {
                 Err(RegistryError::Unreachable { host, reason })
-                    if reason.contains("connection closed") && self.client_cert.is_none() =>
+                    if dropped(&reason) && self.client_cert.is_none() =>
                 {
                     Err(RegistryError::Unreachable {
                         reason: format!(

@@ -1,7 +1,8 @@
 //! Pull: resolve a name (search registries for short names), fetch the manifest (a list or
 //! index resolves to the host platform), the config (kept byte for byte: the image ID is
 //! its digest) and the layers — in parallel, streamed to disk, size and digest checked while
-//! they stream, unpacked in the same pass, diff_ids checked against the config. Layers
+//! they stream, checked entry by entry in the same pass (unpacked later, on first use by a
+//! build), diff_ids checked against the config. Layers
 //! already in the store are not downloaded. Everything is published in one store
 //! transaction; on any error nothing is published.
 
