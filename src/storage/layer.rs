@@ -17,7 +17,7 @@ use crate::storage::workspace::WorkDir;
 use crate::storage::StoreError;
 use serde::{Deserialize, Serialize};
 use std::fs::File;
-use std::io::{self, Read, Write};
+use std::io::{self, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 
@@ -149,16 +149,7 @@ struct BlobWriter {
 const QUEUE: usize = 4;
 
 impl BlobWriter {
-    fn start(blob_file: File, flusher: Flusher) -> BlobWriter {
-        Self::start_to(blob_file, Some(flusher))
-    }
-
-    /// Only the hash (the bytes go nowhere): e.g. the diff_id of a decompressed stream.
-    fn hash_only() -> BlobWriter {
-        Self::start_to(io::sink(), None)
-    }
-
-    fn start_to<W: Write + Send + 'static>(mut out: W, flusher: Option<Flusher>) -> BlobWriter {
+    fn start(mut blob_file: File, flusher: Flusher) -> BlobWriter {
         let (tx, to_hash) = mpsc::sync_channel::<Vec<u8>>(QUEUE);
         let (hashed, to_write) = mpsc::sync_channel::<Vec<u8>>(QUEUE);
         let (give_back, free) = mpsc::channel::<Vec<u8>>();
@@ -176,12 +167,10 @@ impl BlobWriter {
         let writer = std::thread::spawn(move || -> io::Result<()> {
             let (mut written, mut next_kick) = (0u64, FLUSH_EVERY);
             for mut chunk in to_write {
-                out.write_all(&chunk)?;
+                blob_file.write_all(&chunk)?;
                 written += chunk.len() as u64;
                 if written >= next_kick {
-                    if let Some(f) = &flusher {
-                        f.kick();
-                    }
+                    flusher.kick();
                     next_kick = written + FLUSH_EVERY;
                 }
                 chunk.clear();
@@ -332,6 +321,23 @@ pub fn stage_layer<R: Read>(
     })
 }
 
+/// Copies every byte read from the blob stream into the blob file (hashing it), so a
+/// layer received compressed is stored as received.
+struct BlobTee<R> {
+    inner: R,
+    out: crate::digest::HashingWriter<BufWriter<File>>,
+}
+
+impl<R: Read> Read for BlobTee<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if n > 0 {
+            self.out.write_all(&buf[..n])?;
+        }
+        Ok(n)
+    }
+}
+
 /// Stage a layer from its blob as a registry or archive holds it (gzip, zstd or plain tar,
 /// detected by content): the blob is kept byte for byte (no recompression) and its digest
 /// computed while it streams; the decompressed tar is checked entry by entry (as in
@@ -376,39 +382,28 @@ pub fn stage_layer_from_blob_guarded<R: Read>(
     let (dir, blob_path) = new_layer_paths(ws);
     std::fs::create_dir_all(&dir).map_err(|e| StoreError::io(&dir, e))?;
     let blob_file = File::create(&blob_path).map_err(|e| StoreError::io(&blob_path, e))?;
-    // Three cores' worth of work on a pulled layer: this thread reads and decompresses and
-    // checks; the received bytes are hashed and written, and the decompressed bytes hashed,
-    // each on its own pipeline (see [`BlobWriter`]).
-    let mut blob = BlobWriter::start(blob_file, Flusher::start(ws.path()));
-    let mut tar_hash = BlobWriter::hash_only();
-    let checked = (|| -> Result<UnpackStats, StoreError> {
-        let mut tee = TeeReader {
-            inner: blob_stream,
-            blob: &mut blob,
+    let mut tee = BlobTee {
+        inner: blob_stream,
+        out: crate::digest::HashingWriter::new(BufWriter::with_capacity(1 << 20, blob_file)),
+    };
+    let (diff_id, size, stats) = {
+        let (_kind, tar_stream) =
+            compression::decompress(&mut tee).map_err(|e| StoreError::io(&blob_path, e))?;
+        let watched = Watched {
+            inner: tar_stream,
+            out: 0,
+            guard,
         };
-        let stats = {
-            let (_kind, tar_stream) =
-                compression::decompress(&mut tee).map_err(|e| StoreError::io(&blob_path, e))?;
-            let watched = Watched {
-                inner: tar_stream,
-                out: 0,
-                guard,
-            };
-            let tar_tee = TeeReader {
-                inner: watched,
-                blob: &mut tar_hash,
-            };
-            unpack::check_layer(io::BufReader::with_capacity(CHUNK, tar_tee), opts)?
-        };
-        // Whatever follows the compressed stream still belongs to the blob and its digest.
-        io::copy(&mut tee, &mut io::sink()).map_err(|e| StoreError::io(&blob_path, e))?;
-        Ok(stats)
-    })();
-    let (blob, blob_size) = blob.finish()?.map_err(|e| StoreError::io(&blob_path, e))?;
-    let (diff_id, size) = tar_hash
-        .finish()?
-        .map_err(|e| StoreError::Corrupt(format!("hashing layer: {e}")))?;
-    let stats = checked?;
+        let mut hashing = crate::digest::HashingReader::new(watched);
+        let stats = unpack::check_layer(&mut hashing, opts)?;
+        let (diff_id, size, _) = hashing.finish();
+        (diff_id, size, stats)
+    };
+    // Whatever follows the compressed stream still belongs to the blob and its digest.
+    io::copy(&mut tee, &mut io::sink()).map_err(|e| StoreError::io(&blob_path, e))?;
+    let (blob, blob_size, w) = tee.out.finish();
+    w.into_inner()
+        .map_err(|e| StoreError::io(&blob_path, e.into_error()))?;
     let meta = LayerMeta {
         chain_id: chain_id(parent, &diff_id),
         diff_id,
