@@ -5,7 +5,9 @@
 # imports it into our store and into podman's, then times (median of RUNS, default 3):
 #   ours   save (docker-archive) / load of that archive into an empty data root
 #   podman save (docker-archive) / load of the same archive into empty storage
-#   cp     of the same archive (the physical floor)
+#   cp     of the same archive (the physical floor of writing it)
+#   sha256 of the same archive by OpenSSL (the floor of verifying it: load hashes every
+#          byte, and one SHA-256 stream cannot be split across cores)
 # with peak RSS from /usr/bin/time -v. Needs root, podman, GNU time.
 #
 #   bench/save_load.sh [path/to/isula-build]      (default: target/release/isula-build)
@@ -56,6 +58,7 @@ for i in $(seq "$RUNS"); do
     "${PODMAN[@]}" rmi -f localhost/bench:latest >/dev/null
     time_it podman-load "${PODMAN[@]}" load -i "$W/podman.tar"
     time_it cp cp "$W/ours.tar" "$W/cp.tar"
+    time_it sha256 openssl dgst -sha256 "$W/ours.tar"
 done
 size=$(stat -c %s "$W/ours.tar")
 
@@ -75,3 +78,5 @@ for op in save load; do
     done
 done
 printf '| %-12s | %9s | %9.2f | %9s | %12d |\n' "cp" "$cpt" 1 - $(( $(peak cp) / 1024 ))
+sht=$(median sha256)
+printf '| %-12s | %9s | %9.2f | %9s | %12d |\n' "sha256" "$sht" "$(echo "$sht / $cpt" | bc -l)" - $(( $(peak sha256) / 1024 ))

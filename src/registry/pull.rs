@@ -25,8 +25,9 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
 
-/// Layers downloaded at once.
-pub const PARALLEL_LAYERS: usize = 4;
+/// Layers downloaded at once (containers/image's default too). More layers than cores is
+/// deliberate: with fewer workers than layers the last layer runs alone on one core.
+pub const PARALLEL_LAYERS: usize = 6;
 
 /// What a pull reports as it goes.
 #[derive(Debug, Clone)]
