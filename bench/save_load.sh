@@ -45,6 +45,7 @@ rm -f "$W/rootfs.tar"
 # time_it LABEL CMD... : appends "LABEL seconds peak_kb" to $W/times
 time_it() {
     local label=$1; shift
+    sync # nothing left dirty by an earlier run for this one's syncs to pay for
     /usr/bin/time -f "%e %M" -o "$W/t" "$@" >/dev/null 2>"$W/err" || { cat "$W/err" >&2; exit 1; }
     echo "$label $(cat "$W/t")" >> "$W/times"
 }
