@@ -511,8 +511,8 @@ mod tests {
         assert_eq!(chain_id(Some(&a), &b), expect);
     }
 
-    #[test]
-    fn staging_keeps_the_tar_as_the_blob() {
+    /// A work dir and a one-file layer `f` = "abc" staged in it.
+    fn staged_abc() -> (tempfile::TempDir, WorkDir, Vec<u8>, StagedLayer) {
         let t = tempfile::tempdir().unwrap();
         let ws = WorkDir::create(t.path(), "t").unwrap();
         let data = one_file_tar("f", b"abc");
@@ -521,6 +521,12 @@ mod tests {
             whiteouts: false,
         };
         let st = stage_layer(&ws, &data[..], None, opts).unwrap();
+        (t, ws, data, st)
+    }
+
+    #[test]
+    fn staging_keeps_the_tar_as_the_blob() {
+        let (_t, ws, data, st) = staged_abc();
         assert_eq!(st.meta.diff_id, Digest::of(&data));
         assert_eq!(st.meta.blob, st.meta.diff_id);
         assert_eq!(st.meta.size, data.len() as u64);
@@ -547,14 +553,7 @@ mod tests {
 
     #[test]
     fn a_blob_damaged_on_disk_is_not_unpacked() {
-        let t = tempfile::tempdir().unwrap();
-        let ws = WorkDir::create(t.path(), "t").unwrap();
-        let data = one_file_tar("f", b"abc");
-        let opts = UnpackOptions {
-            allow_devices: false,
-            whiteouts: false,
-        };
-        let st = stage_layer(&ws, &data[..], None, opts).unwrap();
+        let (_t, ws, _data, st) = staged_abc();
         let mut bytes = std::fs::read(&st.blob_path).unwrap();
         bytes[512] = b'x'; // the file's content: still a valid tar
         std::fs::write(&st.blob_path, &bytes).unwrap();
