@@ -117,7 +117,7 @@ t_o=$(median "${ours_tpush[@]}"); t_s=$(median "${sk_tpush[@]}")
 echo
 echo "| 500 MB image ($((total / 1000000)) MB gzip), 5 layers, local registry (median of $runs, s) | isula-build (Rust) | skopeo copy | ratio |"
 echo "| --- | --- | --- | --- |"
-printf '| pull (ours: verify + unpack into the store; skopeo: into an oci: dir) | %.2f | %.2f | %.2f |\n' "$p_o" "$p_s" "$(awk -v a="$p_o" -v b="$p_s" 'BEGIN {print a / b}')"
+printf '| pull (ours: blob digests and diff_ids verified, into the store; skopeo: into an oci: dir) | %.2f | %.2f | %.2f |\n' "$p_o" "$p_s" "$(awk -v a="$p_o" -v b="$p_s" 'BEGIN {print a / b}')"
 printf '| push (to a registry started empty) | %.2f | %.2f | %.2f |\n' "$u_o" "$u_s" "$(awk -v a="$u_o" -v b="$u_s" 'BEGIN {print a / b}')"
 printf '| push of tar layers, compressed while pushing (ours: loaded from a docker-archive; skopeo: from that archive) | %.2f | %.2f | %.2f |\n' "$t_o" "$t_s" "$(awk -v a="$t_o" -v b="$t_s" 'BEGIN {print a / b}')"
 echo
