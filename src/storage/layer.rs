@@ -257,12 +257,34 @@ impl Write for TeeWriter<'_> {
     }
 }
 
-fn new_layer_paths(ws: &WorkDir) -> (PathBuf, PathBuf) {
+/// A new layer dir and blob file in `ws`: `(layer dir, blob path, open blob file)`.
+fn new_layer(ws: &WorkDir) -> Result<(PathBuf, PathBuf, File), StoreError> {
     let n = crate::storage::fsutil::random_hex(4);
-    (
+    let (dir, blob_path) = (
         ws.child(&format!("layer-{n}")),
         ws.child(&format!("blob-{n}")),
-    )
+    );
+    std::fs::create_dir_all(&dir).map_err(|e| StoreError::io(&dir, e))?;
+    let blob_file = File::create(&blob_path).map_err(|e| StoreError::io(&blob_path, e))?;
+    Ok((dir, blob_path, blob_file))
+}
+
+/// Finish staging a layer whose blob is its uncompressed tar: write its meta.
+fn staged_tar_layer(
+    dir: PathBuf,
+    blob_path: PathBuf,
+    parent: Option<&Digest>,
+    (diff_id, size): (Digest, u64),
+    stats: UnpackStats,
+) -> Result<StagedLayer, StoreError> {
+    let meta = tar_meta(parent, diff_id, size);
+    write_meta(&dir, &meta)?;
+    Ok(StagedLayer {
+        dir,
+        blob_path,
+        meta,
+        stats,
+    })
 }
 
 /// Write `meta` as `<layer dir>/meta.json` (not synced: see the module doc).
@@ -296,9 +318,7 @@ pub fn stage_layer<R: Read>(
     parent: Option<&Digest>,
     opts: UnpackOptions,
 ) -> Result<StagedLayer, StoreError> {
-    let (dir, blob_path) = new_layer_paths(ws);
-    std::fs::create_dir_all(&dir).map_err(|e| StoreError::io(&dir, e))?;
-    let blob_file = File::create(&blob_path).map_err(|e| StoreError::io(&blob_path, e))?;
+    let (dir, blob_path, blob_file) = new_layer(ws)?;
     let mut blob = BlobWriter::start(blob_file, Flusher::start(ws.path()));
     let checked = {
         // The checker reads in small pieces; one large read per MiB from the source.
@@ -309,16 +329,9 @@ pub fn stage_layer<R: Read>(
         unpack::check_layer(io::BufReader::with_capacity(CHUNK, tee), opts)
     };
     // A failed write (a full disk) also stops the checker: report the write error first.
-    let (diff_id, size) = blob.finish()?.map_err(|e| StoreError::io(&blob_path, e))?;
+    let hashed = blob.finish()?.map_err(|e| StoreError::io(&blob_path, e))?;
     let stats = checked?;
-    let meta = tar_meta(parent, diff_id, size);
-    write_meta(&dir, &meta)?;
-    Ok(StagedLayer {
-        dir,
-        blob_path,
-        meta,
-        stats,
-    })
+    staged_tar_layer(dir, blob_path, parent, hashed, stats)
 }
 
 /// Copies every byte read from the blob stream into the blob file (hashing it), so a
@@ -379,9 +392,7 @@ pub fn stage_layer_from_blob_guarded<R: Read>(
     opts: UnpackOptions,
     guard: &mut dyn FnMut(u64) -> io::Result<()>,
 ) -> Result<StagedLayer, StoreError> {
-    let (dir, blob_path) = new_layer_paths(ws);
-    std::fs::create_dir_all(&dir).map_err(|e| StoreError::io(&dir, e))?;
-    let blob_file = File::create(&blob_path).map_err(|e| StoreError::io(&blob_path, e))?;
+    let (dir, blob_path, blob_file) = new_layer(ws)?;
     let mut tee = BlobTee {
         inner: blob_stream,
         out: crate::digest::HashingWriter::new(BufWriter::with_capacity(1 << 20, blob_file)),
@@ -432,29 +443,21 @@ pub fn stage_layer_from_dir(
     parent: Option<&Digest>,
     opts: PackOptions,
 ) -> Result<StagedLayer, StoreError> {
-    let (dir, blob_path) = new_layer_paths(ws);
-    std::fs::create_dir_all(&dir).map_err(|e| StoreError::io(&dir, e))?;
-    let blob_file = File::create(&blob_path).map_err(|e| StoreError::io(&blob_path, e))?;
+    let (dir, blob_path, blob_file) = new_layer(ws)?;
     // The diff dir is complete: its data can go to disk while it is packed.
     let flusher = Flusher::start(ws.path());
     flusher.kick();
     let mut blob = BlobWriter::start(blob_file, flusher);
     let packed = pack::pack_dir(src, TeeWriter { blob: &mut blob }, opts);
-    let (diff_id, size) = blob.finish()?.map_err(|e| StoreError::io(&blob_path, e))?;
+    let hashed = blob.finish()?.map_err(|e| StoreError::io(&blob_path, e))?;
     let entries = packed.map_err(|e| StoreError::Corrupt(format!("packing layer: {e}")))?;
     let diff = dir.join("diff");
     std::fs::rename(src, &diff).map_err(|e| StoreError::io(&diff, e))?;
-    let meta = tar_meta(parent, diff_id, size);
-    write_meta(&dir, &meta)?;
-    Ok(StagedLayer {
-        dir,
-        blob_path,
-        meta,
-        stats: UnpackStats {
-            entries,
-            file_bytes: 0,
-        },
-    })
+    let stats = UnpackStats {
+        entries,
+        file_bytes: 0,
+    };
+    staged_tar_layer(dir, blob_path, parent, hashed, stats)
 }
 
 /// Unpack the stored blob of the layer `meta` (`blob`, opened) into the empty directory

@@ -604,11 +604,17 @@ fn for_each_entry<R: Read>(
 
 /// Check the layer tar stream `r` entry by entry as [`unpack_layer`] would, without writing
 /// anything: what a layer must pass to enter the store (it is unpacked later, on first use).
-/// Besides the per-entry checks, a hard link must name an earlier non-directory entry.
+/// Besides the per-entry checks, a hard link must name an earlier non-directory entry
+/// (remembered as a 64-bit hash per path, so memory stays small for huge layers; a
+/// collision could only let a bad link through to the unpacker, which refuses it too).
 /// The stream is read to its end.
 pub fn check_layer<R: Read>(r: R, opts: UnpackOptions) -> Result<UnpackStats, UnpackError> {
     let mut stats = UnpackStats::default();
-    let mut linkable: std::collections::HashSet<PathBuf> = std::collections::HashSet::new();
+    let mut linkable: std::collections::HashSet<u64> = std::collections::HashSet::new();
+    let key = |p: &Path| {
+        use std::hash::{BuildHasher, BuildHasherDefault};
+        BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default().hash_one(p)
+    };
     for_each_entry(r, false, |mut entry| {
         let Some(c) = check_entry(&mut entry, Path::new(""), opts)? else {
             return Ok(());
@@ -617,7 +623,7 @@ pub fn check_layer<R: Read>(r: R, opts: UnpackOptions) -> Result<UnpackStats, Un
             Kind::Skip | Kind::Opaque => return Ok(()),
             Kind::Dir | Kind::Whiteout(_) => {}
             Kind::Hardlink(ref target) => {
-                if !linkable.contains(target) {
+                if !linkable.contains(&key(target)) {
                     return Err(entry_err(
                         &c.path,
                         format!(
@@ -626,14 +632,14 @@ pub fn check_layer<R: Read>(r: R, opts: UnpackOptions) -> Result<UnpackStats, Un
                         ),
                     ));
                 }
-                linkable.insert(c.path);
+                linkable.insert(key(&c.path));
             }
             Kind::File => {
                 stats.file_bytes += entry.size();
-                linkable.insert(c.path);
+                linkable.insert(key(&c.path));
             }
             Kind::Symlink(_) | Kind::Node(..) => {
-                linkable.insert(c.path);
+                linkable.insert(key(&c.path));
             }
         }
         stats.entries += 1;
