@@ -124,6 +124,8 @@ pub struct RegistryEntry {
     pub location: Option<String>,
     pub insecure: bool,
     pub blocked: bool,
+    #[serde(rename = "mirror-by-digest-only")]
+    pub mirror_by_digest_only: bool,
     pub mirror: Vec<RegistryMirror>,
 }
 
@@ -132,6 +134,38 @@ pub struct RegistryEntry {
 pub struct RegistryMirror {
     pub location: String,
     pub insecure: bool,
+    /// `all` (default), `digest-only` or `tag-only`.
+    #[serde(rename = "pull-from-mirror")]
+    pub pull_from_mirror: Option<String>,
+}
+
+/// Which pulls may use a mirror.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize, Deserialize)]
+pub enum MirrorUse {
+    #[default]
+    All,
+    DigestOnly,
+    TagOnly,
+}
+
+/// A mirror of a `[[registry]]` namespace: `location` replaces the rule's prefix.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, Deserialize)]
+pub struct Mirror {
+    pub location: String,
+    pub insecure: bool,
+    pub used_for: MirrorUse,
+}
+
+/// A `[[registry]]` table that changes where images under `prefix` are pulled from: a
+/// `location` other than the prefix, or mirrors. Applies to pulls only, never to pushes.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, Deserialize)]
+pub struct PullRule {
+    /// `host[:port][/namespace…]` or `*.domain` (any subdomain; no `location` then).
+    pub prefix: String,
+    /// Where the prefix's namespace really is (equal to `prefix` when not rewritten).
+    pub location: String,
+    /// Tried in order before `location`.
+    pub mirrors: Vec<Mirror>,
 }
 
 /// The registry settings as the engine uses them.
@@ -143,6 +177,9 @@ pub struct Registries {
     pub insecure: Vec<String>,
     /// Registries never contacted.
     pub blocked: Vec<String>,
+    /// `[[registry]]` tables with a `location` rewrite or mirrors.
+    #[serde(default)]
+    pub pull_rules: Vec<PullRule>,
 }
 
 impl RegistriesFile {
@@ -165,19 +202,81 @@ impl RegistriesFile {
             },
             insecure: self.registries.insecure.registries,
             blocked: self.registries.block.registries,
+            pull_rules: Vec::new(),
         };
         for r in self.registry {
-            let Some(prefix) = r.prefix.or(r.location) else {
-                return Err(ConfigError::Invalid {
-                    path: path.to_path_buf(),
-                    message: "[[registry]] entry has neither prefix nor location".into(),
-                });
+            let invalid = |message: String| ConfigError::Invalid {
+                path: path.to_path_buf(),
+                message,
             };
+            let Some(prefix) = r.prefix.clone().or(r.location.clone()) else {
+                return Err(invalid(
+                    "[[registry]] entry has neither prefix nor location".into(),
+                ));
+            };
+            let prefix = prefix.trim().to_string();
+            let location = r.location.clone().unwrap_or_default().trim().to_string();
+            if let Some(domain) = prefix.strip_prefix("*.") {
+                if domain.is_empty() || domain.contains(['/', '*', ':', '@']) {
+                    return Err(invalid(format!(
+                        "[[registry]] prefix {prefix:?}: a wildcard prefix must look like *.example.com"
+                    )));
+                }
+                if !location.is_empty() {
+                    return Err(invalid(format!(
+                        "[[registry]] prefix {prefix:?}: a wildcard prefix cannot have a location"
+                    )));
+                }
+            } else if prefix.is_empty() || prefix.contains('*') {
+                return Err(invalid(format!(
+                    "[[registry]] prefix {prefix:?} is not valid"
+                )));
+            }
             if r.insecure && !out.insecure.contains(&prefix) {
                 out.insecure.push(prefix.clone());
             }
             if r.blocked && !out.blocked.contains(&prefix) {
-                out.blocked.push(prefix);
+                out.blocked.push(prefix.clone());
+            }
+            let mut mirrors = Vec::with_capacity(r.mirror.len());
+            for m in r.mirror {
+                let loc = m.location.trim().to_string();
+                if loc.is_empty() || loc.contains('*') {
+                    return Err(invalid(format!(
+                        "[[registry]] prefix {prefix:?}: mirror location {loc:?} is not valid"
+                    )));
+                }
+                let used_for = match m.pull_from_mirror.as_deref() {
+                    _ if r.mirror_by_digest_only => MirrorUse::DigestOnly,
+                    None | Some("" | "all") => MirrorUse::All,
+                    Some("digest-only") => MirrorUse::DigestOnly,
+                    Some("tag-only") => MirrorUse::TagOnly,
+                    Some(other) => {
+                        return Err(invalid(format!(
+                            "[[registry.mirror]] {loc:?}: pull-from-mirror {other:?} is not one of all, digest-only, tag-only"
+                        )))
+                    }
+                };
+                if m.insecure && !out.insecure.contains(&loc) {
+                    out.insecure.push(loc.clone());
+                }
+                mirrors.push(Mirror {
+                    location: loc,
+                    insecure: m.insecure,
+                    used_for,
+                });
+            }
+            let location = if location.is_empty() {
+                prefix.clone()
+            } else {
+                location
+            };
+            if location != prefix || !mirrors.is_empty() {
+                out.pull_rules.push(PullRule {
+                    prefix,
+                    location,
+                    mirrors,
+                });
             }
         }
         Ok(out)
@@ -491,6 +590,43 @@ mod tests {
             s.registries.insecure,
             vec!["localhost:5000", "10.0.0.1:5000"]
         );
+    }
+
+    #[test]
+    fn registry_tables_give_pull_rules_and_bad_ones_are_named() {
+        let d = tempfile::tempdir().unwrap();
+        let write = |t: &str| std::fs::write(d.path().join("registries.toml"), t).unwrap();
+        write(
+            "[[registry]]\nprefix = \"docker.io/library\"\nmirror-by-digest-only = true\n\
+             [[registry.mirror]]\nlocation = \"m.local:5000/hub\"\ninsecure = true\n\
+             [[registry]]\nprefix = \"a.io/x\"\nlocation = \"b.io/y\"\n\
+             [[registry]]\nlocation = \"plain.io\"\n",
+        );
+        let s = Settings::resolve(&opts(d.path())).unwrap();
+        let r = &s.registries;
+        assert_eq!(r.pull_rules.len(), 2, "{r:?}");
+        assert_eq!(r.pull_rules[0].location, "docker.io/library");
+        assert_eq!(r.pull_rules[0].mirrors[0].used_for, MirrorUse::DigestOnly);
+        assert_eq!(r.pull_rules[1].location, "b.io/y");
+        assert_eq!(r.insecure, vec!["m.local:5000/hub"]);
+        for (bad, what) in [
+            (
+                "[[registry]]\nprefix = \"a.io\"\n[[registry.mirror]]\nlocation = \"m\"\npull-from-mirror = \"sometimes\"\n",
+                "pull-from-mirror",
+            ),
+            (
+                "[[registry]]\nprefix = \"*.a.io\"\nlocation = \"b.io\"\n",
+                "wildcard",
+            ),
+            (
+                "[[registry]]\nprefix = \"a.io\"\n[[registry.mirror]]\nlocation = \"\"\n",
+                "mirror location",
+            ),
+        ] {
+            write(bad);
+            let e = Settings::resolve(&opts(d.path())).unwrap_err().to_string();
+            assert!(e.contains("registries.toml") && e.contains(what), "{e}");
+        }
     }
 
     #[test]

@@ -13,7 +13,8 @@ use reqwest::blocking::{Body, Client, Response};
 use reqwest::header::{HeaderMap, ACCEPT, AUTHORIZATION, CONTENT_TYPE, LOCATION, RANGE};
 use reqwest::{Method, StatusCode, Url};
 use std::io::Read;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 /// Most redirects followed for one request.
 const MAX_REDIRECTS: usize = 8;
@@ -24,7 +25,7 @@ pub struct RegistryClient {
     base: Url,
     /// Requests without a body (read timeout applies).
     http: Client,
-    /// Requests with a body (uploads: no time limit).
+    /// Requests with a body (uploads: no limit on the whole request).
     upload: Client,
     read_timeout: Option<std::time::Duration>,
     /// The client certificate from certs.d, if any (for error hints).
@@ -34,8 +35,64 @@ pub struct RegistryClient {
     tokens: Mutex<TokenCache>,
 }
 
+/// A request body: `len` bytes read from `reader`.
+pub struct Upload {
+    reader: Box<dyn Read + Send>,
+    len: u64,
+}
+
+impl Upload {
+    pub fn new(reader: impl Read + Send + 'static, len: u64) -> Upload {
+        Upload {
+            reader: Box::new(reader),
+            len,
+        }
+    }
+
+    pub fn bytes(b: Vec<u8>) -> Upload {
+        let len = b.len() as u64;
+        Upload::new(std::io::Cursor::new(b), len)
+    }
+}
+
 /// A request body that can be made again (for the retry after a 401).
-pub type BodyFn<'a> = &'a (dyn Fn() -> Result<Body, RegistryError> + Sync);
+pub type BodyFn<'a> = &'a (dyn Fn() -> Result<Upload, RegistryError> + Sync);
+
+/// A body that remembers when the HTTP client last took bytes from it. The kernel ends a
+/// connection whose sent data stays unread for the read timeout (`TCP_USER_TIMEOUT`, see
+/// [`tls::build_client`]), but reqwest then only reports that it could not send the
+/// body; an upload that failed after going undrained that long failed for that reason.
+struct Drained {
+    inner: Box<dyn Read + Send>,
+    reads: Arc<Mutex<ReadTimes>>,
+}
+
+/// When a body was last read, and how long it had waited for that read.
+#[derive(Clone, Copy)]
+struct ReadTimes {
+    last: Instant,
+    wait_before_last: Duration,
+}
+
+impl ReadTimes {
+    /// How long the body went unread: reqwest reads one more chunk when the connection
+    /// fails, so the wait before the last read counts too.
+    fn stalled_for(&self) -> Duration {
+        self.last.elapsed().max(self.wait_before_last)
+    }
+}
+
+impl Read for Drained {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        {
+            let mut t = self.reads.lock().unwrap_or_else(|p| p.into_inner());
+            let now = Instant::now();
+            t.wait_before_last = now.duration_since(t.last);
+            t.last = now;
+        }
+        self.inner.read(buf)
+    }
+}
 
 /// What happened to a blob a push needed at the destination.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -445,12 +502,29 @@ impl RegistryClient {
                     rb = rb.header(AUTHORIZATION, h);
                 }
             }
+            let mut drained = None;
             if let Some(b) = body {
-                rb = rb.body(b()?);
+                let up = b()?;
+                let reads = Arc::new(Mutex::new(ReadTimes {
+                    last: Instant::now(),
+                    wait_before_last: Duration::ZERO,
+                }));
+                drained = Some(reads.clone());
+                let inner = up.reader;
+                rb = rb.body(Body::sized(Drained { inner, reads }, up.len));
             }
-            let resp = rb
-                .send()
-                .map_err(|e| self.network_error(&e, &format!("{method} {}", url.path())))?;
+            let resp = rb.send().map_err(|e| {
+                let what = format!("{method} {}", url.path());
+                let stalled = drained
+                    .as_ref()
+                    .map(|r| r.lock().unwrap_or_else(|p| p.into_inner()).stalled_for());
+                match (stalled, self.read_timeout) {
+                    (Some(stalled), Some(limit)) if stalled >= limit && !e.is_timeout() => {
+                        self.timeout_error(&format!("{what}, which the registry stopped reading"))
+                    }
+                    _ => self.network_error(&e, &what),
+                }
+            })?;
             let status = resp.status();
             if status == StatusCode::UNAUTHORIZED && same_host {
                 if retried_auth {
@@ -666,7 +740,7 @@ impl RegistryClient {
         d: &Digest,
         size: u64,
         mount_from: &[String],
-        body: &(dyn Fn(u64, u64) -> Result<Body, RegistryError> + Sync),
+        body: &(dyn Fn(u64, u64) -> Result<Upload, RegistryError> + Sync),
         chunk: Option<u64>,
     ) -> Result<BlobOutcome, RegistryError> {
         if self.has_blob(repo, d)? {
@@ -733,7 +807,7 @@ impl RegistryClient {
             }
             let target = with_digest(&loc, d)?;
             let h = HeaderMap::new();
-            let empty = || Ok(Body::from(Vec::new()));
+            let empty = || Ok(Upload::bytes(Vec::new()));
             let resp = self.send(Method::PUT, &target, &scopes, h, Some(&empty))?;
             return self.finish_upload(resp, d);
         }
@@ -804,7 +878,7 @@ impl RegistryClient {
                 .map_err(|_| RegistryError::invalid("manifest media type", media_type))?,
         );
         let owned = bytes.to_vec();
-        let mk = || Ok(Body::from(owned.clone()));
+        let mk = || Ok(Upload::bytes(owned.clone()));
         let resp = self.send(Method::PUT, &path, &[scope(repo, true)], h, Some(&mk))?;
         if !resp.status().is_success() {
             return Err(self.status_error("PUT", &path, resp));

@@ -7,13 +7,12 @@
 use crate::config::Settings;
 use crate::digest::Digest;
 use crate::image::reference::Reference;
-use crate::registry::client::RegistryClient;
+use crate::registry::client::{RegistryClient, Upload};
 use crate::registry::media::{self, Descriptor, Fetched, ManifestList, Platform};
 use crate::registry::name::{ManifestRef, RemoteName};
 use crate::registry::{RegistryError, MAX_CONFIG_SIZE};
 use crate::storage::fsutil;
 use crate::storage::Store;
-use reqwest::blocking::Body;
 use serde::{Deserialize, Serialize};
 use std::io::Read;
 use std::path::PathBuf;
@@ -296,9 +295,9 @@ fn copy_image(
     };
     for d in std::iter::once(&m.config).chain(m.layers.iter()) {
         let (digest, size) = (d.digest.clone(), d.size);
-        let body = |_off: u64, len: u64| -> Result<Body, RegistryError> {
+        let body = |_off: u64, len: u64| -> Result<Upload, RegistryError> {
             let resp = srcc.get_blob(&name.repository, &digest)?;
-            Ok(Body::sized(resp, len))
+            Ok(Upload::new(resp, len))
         };
         dest.ensure_blob(dest_repo, &d.digest, size, &mount_from, &body, None)?;
     }

@@ -19,6 +19,7 @@ pub mod credentials;
 pub mod download;
 pub mod manifest_list;
 pub mod media;
+pub mod mirrors;
 pub mod name;
 pub mod pull;
 pub mod push;

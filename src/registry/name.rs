@@ -141,13 +141,23 @@ impl fmt::Display for RemoteName {
 }
 
 /// True when `registry` matches an entry of a registries.toml list (exact host[:port],
-/// or a prefix entry like `registry.example.com/ns` for the host part).
+/// a prefix entry like `registry.example.com/ns` for the host part, or `*.example.com`).
 pub fn listed(list: &[String], registry: &str) -> bool {
     list.iter().any(|e| {
         let e = e.trim();
         let host = e.split('/').next().unwrap_or(e);
-        host == registry
+        match host.strip_prefix("*.") {
+            Some(domain) => in_subdomain(registry, domain),
+            None => host == registry,
+        }
     })
+}
+
+/// Is `registry` (host[:port]) a subdomain of `domain` (`*.domain` in registries.toml)?
+pub fn in_subdomain(registry: &str, domain: &str) -> bool {
+    let host = registry.rsplit_once(':').map_or(registry, |(h, _)| h);
+    host.strip_suffix(domain)
+        .is_some_and(|sub| sub.len() > 1 && sub.ends_with('.'))
 }
 
 #[cfg(test)]
@@ -183,5 +193,10 @@ mod tests {
         assert!(listed(&l, "127.0.0.1:5000"));
         assert!(listed(&l, "r.example.com"));
         assert!(!listed(&l, "127.0.0.1"));
+        let w = vec!["*.example.com".to_string()];
+        assert!(listed(&w, "a.example.com:5000"));
+        assert!(listed(&w, "b.a.example.com"));
+        assert!(!listed(&w, "example.com"));
+        assert!(!listed(&w, "badexample.com"));
     }
 }

@@ -14,7 +14,7 @@ use crate::registry::client::RegistryClient;
 use crate::registry::download::{self, Downloads, Part, Start};
 use crate::registry::media::{self, Descriptor, Fetched, ImageManifest};
 use crate::registry::name::{ManifestRef, RemoteName};
-use crate::registry::{sources, RegistryError, MAX_CONFIG_SIZE};
+use crate::registry::{mirrors, sources, RegistryError, MAX_CONFIG_SIZE};
 use crate::storage::layer::{self, chain_id};
 use crate::storage::unpack::UnpackOptions;
 use crate::storage::{fsutil, ImageRecord, StagedLayer, Store, StoreError, WorkDir};
@@ -107,18 +107,54 @@ pub fn pull(
     )))
 }
 
-/// Pull one fully qualified remote image.
+/// Pull one fully qualified remote image, from the mirrors and the location
+/// `registries.toml` gives it ([`mirrors::pull_sources`]), in order; stored as `name`.
 pub fn pull_remote(
     store: &Store,
     settings: &Settings,
     name: &RemoteName,
     progress: ProgressFn<'_>,
 ) -> Result<Pulled, RegistryError> {
-    let client = RegistryClient::connect(settings, &name.registry, name.api_host(), None)?;
-    let display = name.to_string();
+    let sources = mirrors::pull_sources(name, &settings.registries)?;
+    if let [only] = sources.as_slice() {
+        return pull_from(store, settings, &only.name, name, progress);
+    }
+    let mut errors = Vec::new();
+    for src in &sources {
+        match pull_from(store, settings, &src.name, name, progress) {
+            Ok(p) => return Ok(p),
+            Err(e @ RegistryError::Store(_)) => return Err(e),
+            Err(e) => {
+                let what = if src.mirror { "mirror" } else { "location" };
+                tracing::info!("{name}: not pulled from {what} {}: {e}", src.name);
+                errors.push(format!("{what} {}: {e}", src.name));
+            }
+        }
+    }
+    Err(RegistryError::Other(format!(
+        "{name}: not pulled from any mirror or its location: {}",
+        errors.join("; ")
+    )))
+}
+
+/// Pull `name` from `source` (the same image at a mirror or rewritten location).
+fn pull_from(
+    store: &Store,
+    settings: &Settings,
+    source: &RemoteName,
+    name: &RemoteName,
+    progress: ProgressFn<'_>,
+) -> Result<Pulled, RegistryError> {
+    let client = RegistryClient::connect(settings, &source.registry, source.api_host(), None)?;
+    let display = if source == name {
+        name.to_string()
+    } else {
+        format!("{name} (from {source})")
+    };
     progress(Progress::Resolved { name: &display });
+    let display = source.to_string();
     let (bytes, mt, fetched, digest) =
-        client.get_manifest(&name.repository, &name.reference, &display)?;
+        client.get_manifest(&source.repository, &source.reference, &display)?;
     let (bytes, mt, manifest, digest) = match fetched {
         Fetched::Image(m) => (bytes, mt, m, digest),
         Fetched::List(list) => {
@@ -129,7 +165,7 @@ pub fn pull_remote(
                 }
             })?;
             let r = ManifestRef::Digest(d.digest.clone());
-            let (b, mt, f, dg) = client.get_manifest(&name.repository, &r, &display)?;
+            let (b, mt, f, dg) = client.get_manifest(&source.repository, &r, &display)?;
             match f {
                 Fetched::Image(m) => (b, mt, m, dg),
                 Fetched::List(_) => {
@@ -142,7 +178,7 @@ pub fn pull_remote(
         }
     };
     fetch_image(
-        store, settings, &client, name, &bytes, &mt, &manifest, digest, progress,
+        store, &client, source, name, &bytes, &mt, &manifest, digest, progress,
     )
 }
 
@@ -543,12 +579,13 @@ fn fetch_layer_once(
     Ok(staged)
 }
 
-/// Fetch config and layers of `manifest` and publish the image.
+/// Fetch config and layers of `manifest` from `source` (through `client`) and publish the
+/// image under `name`.
 #[allow(clippy::too_many_arguments)]
 pub fn fetch_image(
     store: &Store,
-    _settings: &Settings,
     client: &RegistryClient,
+    source: &RemoteName,
     name: &RemoteName,
     manifest_bytes: &[u8],
     manifest_type: &str,
@@ -556,8 +593,8 @@ pub fn fetch_image(
     manifest_digest: Digest,
     progress: ProgressFn<'_>,
 ) -> Result<Pulled, RegistryError> {
-    let repo = &name.repository;
-    let display = name.to_string();
+    let repo = &source.repository;
+    let display = source.to_string();
     // The config, verified.
     let cfg = &manifest.config;
     if cfg.size > MAX_CONFIG_SIZE {
@@ -765,7 +802,7 @@ pub fn fetch_image(
         .map(|l| l.digest.clone())
         .chain(std::iter::once(config_digest))
         .collect();
-    sources::record(store.root(), &name.full_repository(), &blobs);
+    sources::record(store.root(), &source.full_repository(), &blobs);
     Ok(Pulled {
         id,
         name: local_name,

@@ -14,13 +14,12 @@
 use crate::compression::{self, Compression};
 use crate::config::Settings;
 use crate::digest::{Digest, HashingWriter};
-use crate::registry::client::{BlobOutcome, RegistryClient};
+use crate::registry::client::{BlobOutcome, RegistryClient, Upload};
 use crate::registry::media::{self, Descriptor, Format, ImageManifest, LayerCompression};
 use crate::registry::name::{ManifestRef, RemoteName};
 use crate::registry::{sources, RegistryError};
 use crate::storage::layer::CompressedBlob;
 use crate::storage::{LayerMeta, Store, StoreError, WorkDir};
-use reqwest::blocking::Body;
 use std::fs::File;
 use std::io::{BufWriter, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
@@ -155,11 +154,11 @@ pub fn manifest_for(
 }
 
 /// A request body reading `len` bytes at `offset` of a file.
-fn file_body(path: &Path, offset: u64, len: u64) -> Result<Body, RegistryError> {
+fn file_body(path: &Path, offset: u64, len: u64) -> Result<Upload, RegistryError> {
     let io = |e| RegistryError::Store(StoreError::io(path, e));
     let mut f = File::open(path).map_err(io)?;
     f.seek(SeekFrom::Start(offset)).map_err(io)?;
-    Ok(Body::sized(f.take(len), len))
+    Ok(Upload::new(f.take(len), len))
 }
 
 /// Threads compressing one layer.
@@ -269,7 +268,7 @@ pub fn push(
             .into_iter()
             .filter_map(|r| r.strip_prefix(&prefix).map(str::to_string))
             .collect();
-        let body = |off: u64, len: u64| -> Result<Body, RegistryError> {
+        let body = |off: u64, len: u64| -> Result<Upload, RegistryError> {
             match source {
                 Source::Stored => file_body(&store.blob_path(d), off, len),
                 Source::Compressed(p) => file_body(p, off, len),

@@ -100,7 +100,8 @@ pub struct HttpClients {
     /// For requests without a body: waiting for the response, and every read of its body,
     /// is limited to the read timeout (an inactivity limit, not a limit on the transfer).
     pub fetch: Client,
-    /// For uploads: no time limit (the wait covers sending the whole body).
+    /// For uploads: no limit on the whole request (the wait covers sending the whole
+    /// body), but the read timeout on data the registry leaves unread.
     pub upload: Client,
     /// The client certificate presented, from certs.d.
     pub client_cert: Option<PathBuf>,
@@ -138,8 +139,8 @@ pub fn build_clients(
     read_timeout: Option<Duration>,
 ) -> Result<HttpClients, RegistryError> {
     Ok(HttpClients {
-        fetch: build_client(certs_root, host, insecure, read_timeout)?,
-        upload: build_client(certs_root, host, insecure, None)?,
+        fetch: build_client(certs_root, host, insecure, read_timeout, true)?,
+        upload: build_client(certs_root, host, insecure, read_timeout, false)?,
         client_cert: host_tls(certs_root, host)?
             .client_pairs
             .first()
@@ -148,20 +149,26 @@ pub fn build_clients(
 }
 
 /// An HTTP client for `host`: certs.d material, and certificate checks off when `insecure`.
-/// `timeout` (reqwest's blocking timeout) bounds the wait for a response and each read of
-/// its body separately.
+///
+/// `read_timeout` is the kernel's limit (`TCP_USER_TIMEOUT`) on data we sent staying
+/// unacknowledged or unread: a registry that stops reading an upload, or a host that
+/// vanished, ends the request after that long. With `limit_waits` it also bounds (as
+/// reqwest's blocking timeout) the wait for a response and each read of its body; uploads
+/// go without that, since the wait covers sending the whole body.
 pub fn build_client(
     certs_root: &Path,
     host: &str,
     insecure: bool,
-    timeout: Option<Duration>,
+    read_timeout: Option<Duration>,
+    limit_waits: bool,
 ) -> Result<Client, RegistryError> {
     let tls = host_tls(certs_root, host)?;
     let mut b = Client::builder()
         .use_rustls_tls()
         .redirect(reqwest::redirect::Policy::none())
         .connect_timeout(Duration::from_secs(30))
-        .timeout(timeout)
+        .timeout(if limit_waits { read_timeout } else { None })
+        .tcp_user_timeout(read_timeout)
         .pool_max_idle_per_host(8)
         .user_agent(concat!("isula-build/", env!("CARGO_PKG_VERSION")));
     if crate::privilege::caller().is_some() {

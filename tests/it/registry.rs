@@ -837,6 +837,14 @@ fn handle(
         .get("content-length")
         .and_then(|v| v.parse().ok())
         .unwrap_or(0);
+    if path.contains("stall-upload") {
+        // Take the request, never read its body (the connection stays open).
+        log.lock()
+            .expect("log")
+            .push((method, path, headers.get("authorization").cloned()));
+        std::thread::sleep(Duration::from_secs(40));
+        return Ok(());
+    }
     let mut body = vec![0; len];
     r.read_exact(&mut body)?;
     log.lock().expect("log").push((
@@ -1621,6 +1629,150 @@ fn stalled_registries_time_out_with_one_line_errors() {
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert_eq!(err.trim_end().lines().count(), 1, "{err}");
     assert!(err.contains("ISULA_BUILD_REGISTRY_READ_TIMEOUT"), "{err}");
+}
+
+#[test]
+fn a_registry_that_stops_reading_an_upload_times_out() {
+    // Only the upload's own session: blobs are missing, uploads start at a URL whose
+    // PUT the server takes but never reads.
+    let handler: Arc<Handler> = Arc::new(|req: &Request| match req.method.as_str() {
+        "GET" if req.path == "/v2/" => (200, vec![], b"{}".to_vec()),
+        "POST" if req.path.ends_with("/blobs/uploads/") => (
+            202,
+            vec![(
+                "Location".into(),
+                "/v2/x/y/blobs/uploads/stall-upload".into(),
+            )],
+            vec![],
+        ),
+        _ => (404, vec![], vec![]),
+    });
+    let s = serve(handler);
+    let host = format!("127.0.0.1:{}", s.port);
+    let env = Env::new();
+    insecure(&env, std::slice::from_ref(&host));
+    // More than the socket buffers on both ends hold, and incompressible.
+    let tar = env.path("big.tar");
+    write(
+        &tar,
+        &make_tar(&[E::File("big", &noise(7, 24 << 20), 0o644)]),
+    );
+    let name = format!("{host}/x/y:t");
+    env.import(&tar, &name);
+    let before = snapshot(&env.dataroot());
+    let mut c = env.cmd();
+    c.env("ISULA_BUILD_REGISTRY_READ_TIMEOUT", "2")
+        .args(["ctr-img", "push", &name]);
+    let (out, took) = run_with_deadline(c, Duration::from_secs(35));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    let last = err.trim_end().lines().last().unwrap_or("");
+    assert!(
+        last.contains(&format!("registry {host}")) && last.contains("no data for 2s"),
+        "{err}"
+    );
+    assert!(
+        s.log
+            .lock()
+            .expect("log")
+            .iter()
+            .any(|(m, p, _)| m == "PUT" && p.contains("stall-upload")),
+        "the upload was not reached"
+    );
+    assert!(took < Duration::from_secs(25), "took {took:?}");
+    // The layer's meta may now record its gzip form (a cache push keeps even when the
+    // upload fails); nothing else changes.
+    let without_metas = |snap: Vec<(String, String)>| -> Vec<(String, String)> {
+        snap.into_iter()
+            .filter(|(p, _)| !(p.starts_with("layers/") && p.ends_with("/meta.json")))
+            .collect()
+    };
+    assert_eq!(
+        without_metas(snapshot(&env.dataroot())),
+        without_metas(before),
+        "store unchanged"
+    );
+}
+
+#[test]
+fn pulls_use_mirrors_first_then_the_location_and_store_the_name_asked_for() {
+    need!("docker-registry");
+    let mirror = Registry::start(Auth::Open, false);
+    let origin = Registry::start(Auth::Open, false);
+    let closed = format!("127.0.0.1:{}", free_port());
+    let a = Env::new();
+    insecure(&a, &[mirror.host(), origin.host()]);
+    // What the mirror has (under its own path), and what only the origin has.
+    let on_mirror = import_small(&a, &format!("{}/hub/app:v1", mirror.host()), "mirrored");
+    a.ok(&["ctr-img", "push", &format!("{}/hub/app:v1", mirror.host())]);
+    let only_origin = import_small(&a, &origin.image("app:v2"), "origin-only");
+    a.ok(&["ctr-img", "push", &origin.image("app:v2")]);
+    a.ok(&[
+        "ctr-img",
+        "tag",
+        &origin.image("app:v2"),
+        &origin.image("team/app:v3"),
+    ]);
+    a.ok(&["ctr-img", "push", &origin.image("team/app:v3")]);
+
+    let b = Env::new();
+    let m = mirror.host();
+    write(
+        &b.conf().join("registries.toml"),
+        format!(
+            "[[registry]]\nprefix = \"{closed}\"\ninsecure = true\n\
+             [[registry.mirror]]\nlocation = \"{m}/hub\"\ninsecure = true\n\
+             [[registry]]\nprefix = \"{o}\"\ninsecure = true\n\
+             [[registry.mirror]]\nlocation = \"{m}/hub\"\ninsecure = true\n\
+             [[registry]]\nprefix = \"example.invalid/team\"\nlocation = \"{o}/team\"\n\
+             [[registry]]\nprefix = \"{closed}/pinned\"\nmirror-by-digest-only = true\n\
+             [[registry.mirror]]\nlocation = \"{m}/hub\"\ninsecure = true\n",
+            o = origin.host()
+        )
+        .as_bytes(),
+    );
+    // The origin is down: the mirror serves it, stored under the name asked for.
+    let name = format!("{closed}/app:v1");
+    b.ok(&["ctr-img", "pull", &name]);
+    assert_eq!(id_of(&b, &name), on_mirror);
+    // The mirror lacks it: the location serves it.
+    b.ok(&["ctr-img", "pull", &origin.image("app:v2")]);
+    assert_eq!(id_of(&b, &origin.image("app:v2")), only_origin);
+    // A moved namespace.
+    b.ok(&["ctr-img", "pull", "example.invalid/team/app:v3"]);
+    assert_eq!(id_of(&b, "example.invalid/team/app:v3"), only_origin);
+    // Nowhere: one line naming every place tried, store unchanged.
+    let before = snapshot(&b.dataroot());
+    let err = fail_line(&b, &["ctr-img", "pull", &format!("{closed}/app:v9")]);
+    assert!(
+        err.contains("not pulled from any mirror or its location")
+            && err.contains(&format!("mirror {m}/hub/app:v9"))
+            && err.contains(&format!("location {closed}/app:v9")),
+        "{err}"
+    );
+    assert_eq!(snapshot(&b.dataroot()), before);
+    // Mirrors only for digests there: a tag goes to the (closed) location alone.
+    let err = fail_line(&b, &["ctr-img", "pull", &format!("{closed}/pinned/app:v1")]);
+    assert!(
+        err.contains(&closed) && !err.contains(&m) && !err.contains("mirror"),
+        "{err}"
+    );
+    // FROM in a build takes the same path.
+    let ctx = b.path("ctx");
+    std::fs::create_dir_all(&ctx).expect("ctx");
+    write(
+        &ctx.join("Dockerfile"),
+        format!("FROM {closed}/app:v1\n").as_bytes(),
+    );
+    b.ok(&["ctr-img", "rm", &name]);
+    b.ok(&[
+        "ctr-img",
+        "build",
+        "-t",
+        "from-mirror:1",
+        ctx.to_str().expect("utf8"),
+    ]);
+    assert_eq!(id_of(&b, &name), on_mirror);
 }
 
 /// Incompressible bytes.
