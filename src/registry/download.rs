@@ -4,7 +4,9 @@
 //! - `<hex>.part`: the first bytes of blob `sha256:<hex>` as they came from a registry,
 //!   written through while the layer streams. Held with an exclusive `flock` by the one
 //!   process appending to it; another process pulling the same blob at the same time
-//!   downloads it without the cache. A retry continues it with `Range: bytes=N-`.
+//!   downloads it without the cache. A retry continues it with `Range: bytes=N-`. Once
+//!   complete it is the layer's blob: the pull stages it by a hard link, so a pulled blob is
+//!   written once.
 //! - `<hex>`: a complete blob whose digest was verified (a hard link to the blob staged in
 //!   the pull's work dir, so it costs no extra disk writes), kept until the pull that made
 //!   it is published; a retry after a kill reads it instead of the network.
@@ -37,8 +39,9 @@ pub struct Downloads {
 /// What the cache has for a blob.
 #[derive(Debug)]
 pub enum Start {
-    /// A complete, earlier verified download (verified again while it is read).
-    Complete(File),
+    /// A complete, earlier verified download (verified again while it is read), and its
+    /// path.
+    Complete(File, PathBuf),
     /// A partial download (maybe empty) that this process now appends to.
     Partial(Part),
     /// Not cached: another process is downloading it, or the cache is unusable.
@@ -62,6 +65,11 @@ impl Part {
     /// The file to append to (positioned at its end).
     pub fn file(&self) -> &File {
         &self.file
+    }
+
+    /// Where the file is.
+    pub fn path(&self) -> &Path {
+        &self.path
     }
 
     /// A reader of the bytes already downloaded.
@@ -149,7 +157,7 @@ impl Downloads {
         match std::fs::symlink_metadata(&done) {
             Ok(md) if !fresh && md.is_file() && md.len() == size => {
                 if let Ok(f) = File::open(&done) {
-                    return Start::Complete(f);
+                    return Start::Complete(f, done);
                 }
             }
             Ok(_) => {
@@ -198,14 +206,13 @@ impl Downloads {
     pub fn complete(&self, d: &Digest, staged: &Path, part: Option<Part>, size: u64) {
         let done = self.complete_path(d);
         let tmp = self.dir.join(format!(".tmp-{}", random_hex(8)));
-        let linked = std::fs::hard_link(staged, &tmp).is_ok()
-            && match std::fs::rename(&tmp, &done) {
-                Ok(()) => true,
-                Err(_) => {
-                    let _ = std::fs::remove_file(&tmp);
-                    false
-                }
-            };
+        let linked = std::fs::hard_link(staged, &tmp).is_ok() && {
+            let renamed = std::fs::rename(&tmp, &done).is_ok();
+            // When `done` already is this file (the blob was staged from it), the rename
+            // succeeds and does nothing: the temporary link is still there.
+            let _ = std::fs::remove_file(&tmp);
+            renamed
+        };
         let Some(p) = part else { return };
         if linked {
             p.discard();
@@ -297,12 +304,13 @@ mod tests {
         std::fs::write(&staged, &blob).unwrap();
         dl.complete(&d, &staged, Some(p), blob.len() as u64);
         assert!(!dl.part_path(&d).exists());
-        let Start::Complete(mut f) = dl.begin(&d, blob.len() as u64, false) else {
+        let Start::Complete(mut f, path) = dl.begin(&d, blob.len() as u64, false) else {
             panic!("expected a complete entry")
         };
         let mut all = Vec::new();
         f.read_to_end(&mut all).unwrap();
         assert_eq!(all, blob);
+        assert_eq!(path, dl.complete_path(&d));
         // Fresh forgets it; forget removes everything.
         assert!(matches!(
             dl.begin(&d, blob.len() as u64, true),

@@ -187,18 +187,21 @@ fn pull_from(
 enum OwnError {
     /// The registry stayed silent longer than the read timeout.
     TimedOut,
-    /// The network, the size limit, the cache file or a cancel.
+    /// Writing the partial download (the blob's only copy) failed.
+    CacheWrite,
+    /// The network, the size limit, reading the cache file or a cancel.
     Other,
 }
 
 /// The bytes of one blob: cached bytes first (a complete earlier download, or the start of
-/// a partial one), then the registry's, which are written through to the partial download.
+/// a partial one), then the registry's, which are written through to the partial download
+/// (which becomes the staged blob: a failed write there fails the read).
 /// Counts, limits and reports the bytes; stops when the pull is cancelled; remembers
 /// whether a failed read was its own (rather than its consumer's, e.g. the decompressor).
 struct BlobReader<'a> {
     cached: Option<Box<dyn Read + 'a>>,
     net: Option<Response>,
-    /// The partial download the registry's bytes go to (`None` once a write failed).
+    /// The partial download the registry's bytes go to.
     tee: Option<&'a File>,
     tee_failed: bool,
     /// Hash of everything read, kept when there is no partial download to hash later.
@@ -242,9 +245,12 @@ impl BlobReader<'_> {
         match net.read(buf) {
             Ok(n) => {
                 if let Some(f) = self.tee {
-                    if n > 0 && (&*f).write_all(&buf[..n]).is_err() {
-                        self.tee = None;
-                        self.tee_failed = true;
+                    if n > 0 {
+                        if let Err(e) = (&*f).write_all(&buf[..n]) {
+                            self.tee = None;
+                            self.tee_failed = true;
+                            return Err(self.fail(OwnError::CacheWrite, e));
+                        }
                     }
                 }
                 Ok(n)
@@ -403,8 +409,12 @@ fn fetch_layer_once(
     };
     let start = downloads.map_or(Start::Uncached, |d| d.begin(&desc.digest, desc.size, fresh));
     // Where the bytes come from: (cached bytes, the registry's reply, the partial download).
+    let mut complete_entry = None;
     let (cached, net, part): (Option<Box<dyn Read>>, Option<Response>, Option<Part>) = match start {
-        Start::Complete(f) => (Some(Box::new(f)), None, None),
+        Start::Complete(f, path) => {
+            complete_entry = Some(path);
+            (Some(Box::new(f)), None, None)
+        }
         Start::Partial(p) if p.have() > 0 => {
             let have = p.have();
             let resp = client.get_blob_from(repo, &desc.digest, have)?;
@@ -471,19 +481,34 @@ fn fetch_layer_once(
         reported: 0,
         own_error: None,
     };
-    let staged = layer::stage_layer_from_blob(ws, &mut reader, &desc.media_type, parent, opts);
+    // The file that will hold every byte read, if there is one: it becomes the blob.
+    let received = complete_entry
+        .as_deref()
+        .or(part.as_ref().map(Part::path))
+        .map(std::path::Path::to_path_buf);
+    let staged = match &received {
+        Some(path) => {
+            layer::stage_layer_from_received(ws, &mut reader, &desc.media_type, parent, opts, path)
+        }
+        None => layer::stage_layer_from_blob(ws, &mut reader, &desc.media_type, parent, opts),
+    };
     let staged = match staged {
         Ok(st) => st,
         Err(e) => {
             let own = reader.own_error;
             let mapped = match e {
-                StoreError::Io { source, .. } if own.is_some() => {
-                    if own == Some(OwnError::TimedOut) {
+                StoreError::Io { source, .. } if own.is_some() => match own {
+                    Some(OwnError::TimedOut) => {
                         client.timeout_error(&format!("the download of layer {}", desc.digest))
-                    } else {
-                        RegistryError::Network(format!("layer {}: {source}", desc.digest))
                     }
-                }
+                    Some(OwnError::CacheWrite) => RegistryError::file(
+                        received
+                            .as_deref()
+                            .unwrap_or(std::path::Path::new(download::DIR)),
+                        source,
+                    ),
+                    _ => RegistryError::Network(format!("layer {}: {source}", desc.digest)),
+                },
                 StoreError::Unpack(u) => RegistryError::invalid(&what, u),
                 StoreError::Io { source, .. } => RegistryError::invalid(&what, source),
                 other => RegistryError::Store(other),
@@ -528,7 +553,6 @@ fn fetch_layer_once(
             });
         }
     };
-    let tee_ok = reader.tee.is_some() && !reader.tee_failed;
     drop(reader);
     let mismatch = if staged.meta.blob != desc.digest {
         Some(RegistryError::DigestMismatch {
@@ -565,13 +589,8 @@ fn fetch_layer_once(
         }
         .into());
     }
-    match (downloads, part) {
-        (Some(d), Some(p)) if !tee_ok => {
-            p.discard();
-            d.complete(&desc.digest, &staged.blob_path, None, desc.size);
-        }
-        (Some(d), part) => d.complete(&desc.digest, &staged.blob_path, part, desc.size),
-        (None, _) => {}
+    if let Some(d) = downloads {
+        d.complete(&desc.digest, &staged.blob_path, part, desc.size);
     }
     progress(Progress::LayerDone {
         digest: &desc.digest,

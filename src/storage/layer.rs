@@ -257,14 +257,20 @@ impl Write for TeeWriter<'_> {
     }
 }
 
-/// A new layer dir and blob file in `ws`: `(layer dir, blob path, open blob file)`.
-fn new_layer(ws: &WorkDir) -> Result<(PathBuf, PathBuf, File), StoreError> {
+/// A new layer dir in `ws` and the path its blob will have: `(layer dir, blob path)`.
+fn new_layer_dir(ws: &WorkDir) -> Result<(PathBuf, PathBuf), StoreError> {
     let n = crate::storage::fsutil::random_hex(4);
     let (dir, blob_path) = (
         ws.child(&format!("layer-{n}")),
         ws.child(&format!("blob-{n}")),
     );
     std::fs::create_dir_all(&dir).map_err(|e| StoreError::io(&dir, e))?;
+    Ok((dir, blob_path))
+}
+
+/// A new layer dir and blob file in `ws`: `(layer dir, blob path, open blob file)`.
+fn new_layer(ws: &WorkDir) -> Result<(PathBuf, PathBuf, File), StoreError> {
+    let (dir, blob_path) = new_layer_dir(ws)?;
     let blob_file = File::create(&blob_path).map_err(|e| StoreError::io(&blob_path, e))?;
     Ok((dir, blob_path, blob_file))
 }
@@ -334,11 +340,35 @@ pub fn stage_layer<R: Read>(
     staged_tar_layer(dir, blob_path, parent, hashed, stats)
 }
 
-/// Copies every byte read from the blob stream into the blob file (hashing it), so a
-/// layer received compressed is stored as received.
+/// Where the bytes of a received blob go while it is staged.
+enum BlobOut {
+    /// Written to the layer's new blob file.
+    File(BufWriter<File>),
+    /// Already on disk: the caller writes them as they stream (see
+    /// [`stage_layer_from_received`]); here they are only hashed.
+    Elsewhere,
+}
+
+impl Write for BlobOut {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        match self {
+            BlobOut::File(f) => f.write(data),
+            BlobOut::Elsewhere => Ok(data.len()),
+        }
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            BlobOut::File(f) => f.flush(),
+            BlobOut::Elsewhere => Ok(()),
+        }
+    }
+}
+
+/// Copies every byte read from the blob stream to the blob's [`BlobOut`] (hashing it), so
+/// a layer received compressed is stored as received.
 struct BlobTee<R> {
     inner: R,
-    out: crate::digest::HashingWriter<BufWriter<File>>,
+    out: crate::digest::HashingWriter<BlobOut>,
 }
 
 impl<R: Read> Read for BlobTee<R> {
@@ -354,8 +384,9 @@ impl<R: Read> Read for BlobTee<R> {
 /// Stage a layer from its blob as a registry or archive holds it (gzip, zstd or plain tar,
 /// detected by content): the blob is kept byte for byte (no recompression) and its digest
 /// computed while it streams; the decompressed tar is checked entry by entry (as in
-/// [`stage_layer`]; nothing is unpacked) and its diff_id computed in the same pass. `media_type` is recorded in the layer's meta. The caller compares
-/// `meta.blob` with the digest it expected before publishing.
+/// [`stage_layer`]; nothing is unpacked) and its diff_id computed in the same pass.
+/// `media_type` is recorded in the layer's meta. The caller compares `meta.blob` with the
+/// digest it expected before publishing.
 pub fn stage_layer_from_blob<R: Read>(
     ws: &WorkDir,
     blob_stream: R,
@@ -364,6 +395,45 @@ pub fn stage_layer_from_blob<R: Read>(
     opts: UnpackOptions,
 ) -> Result<StagedLayer, StoreError> {
     stage_layer_from_blob_guarded(ws, blob_stream, media_type, parent, opts, &mut |_| Ok(()))
+}
+
+/// [`stage_layer_from_blob`] for a blob the caller writes to the file `received` itself as
+/// it streams (a download cache entry): once `blob_stream` has been read to its end,
+/// `received` must hold exactly the bytes read. They are hashed here, not written again;
+/// the file then becomes the layer's blob by a hard link (a copy across filesystems).
+pub fn stage_layer_from_received<R: Read>(
+    ws: &WorkDir,
+    blob_stream: R,
+    media_type: &str,
+    parent: Option<&Digest>,
+    opts: UnpackOptions,
+    received: &Path,
+) -> Result<StagedLayer, StoreError> {
+    let (dir, blob_path) = new_layer_dir(ws)?;
+    let st = stage_blob_into(
+        dir,
+        blob_path,
+        BlobOut::Elsewhere,
+        blob_stream,
+        media_type,
+        parent,
+        opts,
+        &mut |_| Ok(()),
+    )?;
+    if std::fs::hard_link(received, &st.blob_path).is_err() {
+        std::fs::copy(received, &st.blob_path).map_err(|e| StoreError::io(&st.blob_path, e))?;
+    }
+    let len = std::fs::metadata(&st.blob_path)
+        .map_err(|e| StoreError::io(&st.blob_path, e))?
+        .len();
+    if len != st.meta.blob_size {
+        return Err(StoreError::Corrupt(format!(
+            "{}: holds {len} bytes, {} were received",
+            received.display(),
+            st.meta.blob_size
+        )));
+    }
+    Ok(st)
 }
 
 /// Reports the decompressed bytes read so far to a guard that may stop the stream.
@@ -393,9 +463,33 @@ pub fn stage_layer_from_blob_guarded<R: Read>(
     guard: &mut dyn FnMut(u64) -> io::Result<()>,
 ) -> Result<StagedLayer, StoreError> {
     let (dir, blob_path, blob_file) = new_layer(ws)?;
+    let out = BlobOut::File(BufWriter::with_capacity(1 << 20, blob_file));
+    stage_blob_into(
+        dir,
+        blob_path,
+        out,
+        blob_stream,
+        media_type,
+        parent,
+        opts,
+        guard,
+    )
+}
+
+#[allow(clippy::too_many_arguments)]
+fn stage_blob_into<R: Read>(
+    dir: PathBuf,
+    blob_path: PathBuf,
+    out: BlobOut,
+    blob_stream: R,
+    media_type: &str,
+    parent: Option<&Digest>,
+    opts: UnpackOptions,
+    guard: &mut dyn FnMut(u64) -> io::Result<()>,
+) -> Result<StagedLayer, StoreError> {
     let mut tee = BlobTee {
         inner: blob_stream,
-        out: crate::digest::HashingWriter::new(BufWriter::with_capacity(1 << 20, blob_file)),
+        out: crate::digest::HashingWriter::new(out),
     };
     let (diff_id, size, stats) = {
         let (_kind, tar_stream) =
@@ -412,9 +506,11 @@ pub fn stage_layer_from_blob_guarded<R: Read>(
     };
     // Whatever follows the compressed stream still belongs to the blob and its digest.
     io::copy(&mut tee, &mut io::sink()).map_err(|e| StoreError::io(&blob_path, e))?;
-    let (blob, blob_size, w) = tee.out.finish();
-    w.into_inner()
-        .map_err(|e| StoreError::io(&blob_path, e.into_error()))?;
+    let (blob, blob_size, out) = tee.out.finish();
+    if let BlobOut::File(w) = out {
+        w.into_inner()
+            .map_err(|e| StoreError::io(&blob_path, e.into_error()))?;
+    }
     let meta = LayerMeta {
         chain_id: chain_id(parent, &diff_id),
         diff_id,
