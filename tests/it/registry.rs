@@ -85,7 +85,7 @@ impl Registry {
         let port = free_port();
         let d = dir.path();
         let mut cfg = format!(
-            "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n",
+            "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n",
             d.join("data").display()
         );
         let mut ca = None;
@@ -126,7 +126,8 @@ impl Registry {
         let child = Command::new("docker-registry")
             .arg("serve")
             .arg(d.join("config.yml"))
-            .stdout(Stdio::null())
+            // The access log (combined format: request line, status, bytes).
+            .stdout(std::fs::File::create(d.join("access.log")).expect("access log"))
             .stderr(std::fs::File::create(d.join("log")).expect("log"))
             .spawn()
             .expect("start docker-registry");
@@ -144,6 +145,14 @@ impl Registry {
     }
     pub(crate) fn image(&self, repo: &str) -> String {
         format!("{}/{repo}", self.host())
+    }
+    /// Lines of the access log so far.
+    fn access_log(&self) -> Vec<String> {
+        std::fs::read_to_string(self.dir.path().join("access.log"))
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_string)
+            .collect()
     }
 }
 
@@ -1773,6 +1782,61 @@ fn pulls_use_mirrors_first_then_the_location_and_store_the_name_asked_for() {
         ctx.to_str().expect("utf8"),
     ]);
     assert_eq!(id_of(&b, &name), on_mirror);
+}
+
+#[test]
+fn a_partial_download_continues_with_a_range_request_to_docker_registry() {
+    need!("docker-registry");
+    let reg = Registry::start(Auth::Open, false);
+    let name = reg.image("resume/app:v1");
+    let a = Env::new();
+    insecure(&a, &[reg.host()]);
+    let tar = a.path("big.tar");
+    write(
+        &tar,
+        &make_tar(&[E::File("big", &noise(11, 3 << 20), 0o644)]),
+    );
+    let id = a.import(&tar, &name);
+    a.ok(&["ctr-img", "push", &name]);
+    // The layer blob as the registry serves it (a pull stores it byte for byte).
+    let b = Env::new();
+    insecure(&b, &[reg.host()]);
+    b.ok(&["ctr-img", "pull", &name]);
+    let chain = b.index()["images"][0]["layers"][0]
+        .as_str()
+        .and_then(|c| c.strip_prefix("sha256:"))
+        .expect("layer")
+        .to_string();
+    let meta: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(b.dataroot().join("layers").join(&chain).join("meta.json")).expect("meta"),
+    )
+    .expect("meta json");
+    let digest = meta["blob"].as_str().expect("blob").to_string();
+    let hex = digest.strip_prefix("sha256:").expect("sha256");
+    let blob = std::fs::read(b.dataroot().join("blobs/sha256").join(hex)).expect("blob");
+    // What an interrupted pull leaves: the first part of the blob.
+    let c = Env::new();
+    insecure(&c, &[reg.host()]);
+    let cache = c.dataroot().join("registry/downloads");
+    std::fs::create_dir_all(&cache).expect("cache dir");
+    let have = blob.len() / 3;
+    write(&cache.join(format!("{hex}.part")), &blob[..have]);
+    let before = reg.access_log().len();
+    c.ok(&["ctr-img", "pull", &name]);
+    assert_eq!(id_of(&c, &name), id);
+    assert!(check_store(&c.dataroot()).is_empty());
+    let log = reg.access_log();
+    let gets: Vec<&String> = log[before..]
+        .iter()
+        .filter(|l| l.contains(&format!("GET /v2/resume/app/blobs/{digest}")))
+        .collect();
+    // One request, answered 206 with the rest of the blob only.
+    assert_eq!(gets.len(), 1, "{gets:?}");
+    assert!(
+        gets[0].contains(&format!("\" 206 {} ", blob.len() - have)),
+        "{gets:?}"
+    );
+    assert!(downloads(&c).is_empty(), "{:?}", downloads(&c));
 }
 
 /// Incompressible bytes.
