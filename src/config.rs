@@ -316,6 +316,9 @@ pub struct Settings {
     /// OCI runtime for RUN; empty means the built-in sandbox.
     pub runtime: String,
     pub registries: Registries,
+    /// `policy.json`: which images may come in.
+    #[serde(default)]
+    pub policy: crate::policy::Policy,
 }
 
 const LOG_LEVELS: [&str; 5] = ["debug", "info", "warn", "error", "trace"];
@@ -389,26 +392,15 @@ fn load_toml<T: serde::de::DeserializeOwned + Default>(path: &Path) -> Result<T,
     }
 }
 
-/// Validate `policy.json` when present: JSON with a `default` array.
-fn check_policy(path: &Path) -> Result<(), ConfigError> {
+/// Read `policy.json` when present (see [`crate::policy`]).
+fn load_policy(path: &Path) -> Result<crate::policy::Policy, ConfigError> {
     let Some(text) = read_limited(path)? else {
-        return Ok(());
+        return Ok(crate::policy::Policy::default());
     };
-    let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| ConfigError::Invalid {
+    crate::policy::Policy::parse(&text).map_err(|message| ConfigError::Invalid {
         path: path.to_path_buf(),
-        message: format!("line {}: {}", e.line(), e),
-    })?;
-    match v.get("default") {
-        Some(serde_json::Value::Array(_)) => Ok(()),
-        Some(_) => Err(ConfigError::Invalid {
-            path: path.to_path_buf(),
-            message: "key \"default\": expected an array of policy requirements".into(),
-        }),
-        None => Err(ConfigError::Invalid {
-            path: path.to_path_buf(),
-            message: "key \"default\" is missing".into(),
-        }),
-    }
+        message,
+    })
 }
 
 fn absolute(p: PathBuf) -> PathBuf {
@@ -435,7 +427,7 @@ impl Settings {
         let storage: StorageFile = load_toml(&config_dir.join("storage.toml"))?;
         let reg_path = config_dir.join("registries.toml");
         let registries = load_toml::<RegistriesFile>(&reg_path)?.resolve(&reg_path)?;
-        check_policy(&config_dir.join("policy.json"))?;
+        let policy = load_policy(&config_dir.join("policy.json"))?;
 
         let dataroot = opts
             .dataroot
@@ -502,6 +494,7 @@ impl Settings {
             group: non_empty(conf.group).unwrap_or_else(|| "isula".to_string()),
             runtime: non_empty(conf.runtime).unwrap_or_default(),
             registries,
+            policy,
         })
     }
 }

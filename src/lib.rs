@@ -14,6 +14,7 @@ pub mod display;
 pub mod image;
 pub mod interrupt;
 pub mod lock;
+pub mod policy;
 pub mod privilege;
 pub mod registry;
 pub mod sandbox;

@@ -22,7 +22,13 @@ pub fn run(settings: &Settings, args: ImportArgs) -> Result<(), CliError> {
         .unwrap_or(0);
     let bar = progress::bytes_bar(total, "Importing");
     let mut on_progress = |n: u64| bar.set(n);
-    let res = import::import(&store, &args.file, &args.reference, &mut on_progress);
+    let res = import::import(
+        &store,
+        &settings.policy,
+        &args.file,
+        &args.reference,
+        &mut on_progress,
+    );
     bar.finish();
     let done = res?;
     println!("Import success with image id: {:?}", done.id);

@@ -58,7 +58,7 @@ pub fn run(settings: &Settings, args: LoadArgs) -> Result<(), CliError> {
         };
         store = open_store(settings)?;
         let mut bar = LayerBars::new("Loading");
-        let res = separated::load(&store, &opts, &mut |p| bar.update(p));
+        let res = separated::load(&store, &settings.policy, &opts, &mut |p| bar.update(p));
         bar.finish();
         res?
     } else {
@@ -67,7 +67,12 @@ pub fn run(settings: &Settings, args: LoadArgs) -> Result<(), CliError> {
         }
         store = open_store(settings)?;
         let mut bar = LayerBars::new("Loading");
-        let res = load::load(&store, std::path::Path::new(&input), &mut |p| bar.update(p));
+        let res = load::load(
+            &store,
+            &settings.policy,
+            std::path::Path::new(&input),
+            &mut |p| bar.update(p),
+        );
         bar.finish();
         res?
     };

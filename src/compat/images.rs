@@ -104,6 +104,7 @@ pub fn import(b: &Backend, req: ImportRequest) -> LineStream<ImportResponse> {
             let store = open_store(&settings)?;
             let done = crate::image::import::import(
                 &store,
+                &settings.policy,
                 Path::new(&req.source),
                 &req.reference,
                 &mut |_| {},
@@ -154,7 +155,9 @@ pub fn load(b: &Backend, req: LoadRequest) -> LineStream<LoadResponse> {
                         lib: non_empty(sep.lib).map(PathBuf::from),
                         skip_check: sep.skip_check,
                     };
-                    separated::load(&store, &opts, &mut |p| layer_line(p, emit))?
+                    separated::load(&store, &settings.policy, &opts, &mut |p| {
+                        layer_line(p, emit)
+                    })?
                 }
                 None => {
                     if req.path.is_empty() {
@@ -162,9 +165,12 @@ pub fn load(b: &Backend, req: LoadRequest) -> LineStream<LoadResponse> {
                             "tarball path should not be empty".into(),
                         ));
                     }
-                    crate::image::load::load(&store, Path::new(&req.path), &mut |p| {
-                        layer_line(p, emit)
-                    })?
+                    crate::image::load::load(
+                        &store,
+                        &settings.policy,
+                        Path::new(&req.path),
+                        &mut |p| layer_line(p, emit),
+                    )?
                 }
             };
             for l in loaded {

@@ -7,6 +7,8 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum ImageError {
     #[error(transparent)]
+    Policy(#[from] crate::policy::PolicyError),
+    #[error(transparent)]
     Reference(#[from] ReferenceError),
     #[error(transparent)]
     Find(#[from] FindError),

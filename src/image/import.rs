@@ -80,16 +80,19 @@ pub fn open_source(path: &Path, limit: u64, what: &str) -> Result<(File, u64), I
     Ok((f, md.len()))
 }
 
-/// Import the rootfs tarball at `source` as `reference` (`name` means `name:latest`).
+/// Import the rootfs tarball at `source` as `reference` (`name` means `name:latest`), when
+/// `policy` lets images in from it (the `tarball` transport).
 /// `progress` is called with the number of bytes read from the tarball.
 pub fn import(
     store: &Store,
+    policy: &crate::policy::Policy,
     source: &Path,
     reference: &str,
     progress: &mut dyn FnMut(u64),
 ) -> Result<Imported, ImageError> {
     let name = Reference::parse_tagged_name(reference)?.to_string();
     let (file, _size) = open_source(source, MAX_IMPORT_SIZE, "import file")?;
+    crate::image::load::check_file_policy(policy, crate::policy::TARBALL, source)?;
     let fail = |reason: String| ImageError::Import {
         path: source.to_path_buf(),
         reason,

@@ -22,6 +22,7 @@ use crate::image::config::{
 };
 use crate::image::error::ImageError;
 use crate::image::import::open_source;
+use crate::policy::{self, Policy};
 use crate::storage::unpack::UnpackOptions;
 use crate::storage::{
     fsutil, layer, ImageRecord, LayerMeta, Lease, StagedLayer, Store, StoreError, WorkDir,
@@ -83,9 +84,11 @@ fn fail(path: &Path, reason: impl std::fmt::Display) -> ImageError {
     }
 }
 
-/// Load every image of the archive at `path`.
+/// Load every image of the archive at `path`, when `policy` lets images in from it (as
+/// `docker-archive` or `oci-archive`, by its layout).
 pub fn load(
     store: &Store,
+    policy: &Policy,
     path: &Path,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<Vec<Loaded>, ImageError> {
@@ -93,11 +96,24 @@ pub fn load(
     let ws = store.workspace("load")?;
     let file = spool_if_compressed(&ws, file).map_err(|e| fail(path, e))?;
     let ix = ArchiveIndex::scan(vec![file]).map_err(|e| fail(path, e))?;
-    let (_, plans) = plan(&ix).map_err(|e| fail(path, e))?;
+    let (layout, plans) = plan(&ix).map_err(|e| fail(path, e))?;
+    let transport = match layout {
+        Layout::DockerArchive => policy::DOCKER_ARCHIVE,
+        Layout::Oci => policy::OCI_ARCHIVE,
+    };
+    check_file_policy(policy, transport, path)?;
     load_plans(store, &ws, &ix, plans, progress).map_err(|e| match e {
         LoadError::Image(i) => i,
         other => fail(path, other),
     })
+}
+
+/// May images come in from the file `path` by `transport`? (Policy scopes name the file
+/// with symlinks resolved, as containers/image does.)
+pub fn check_file_policy(policy: &Policy, transport: &str, path: &Path) -> Result<(), ImageError> {
+    let full = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+    let image = format!("{transport}:{}", full.display());
+    Ok(policy.check(transport, &policy::path_scopes(&full), &image)?)
 }
 
 /// Detect the layout and read its plans.

@@ -45,6 +45,8 @@ pub enum RegistryError {
     Reference(#[from] ReferenceError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    Policy(#[from] crate::policy::PolicyError),
     #[error("registry {host}: cannot connect: {reason}")]
     Unreachable { host: String, reason: String },
     #[error("registry {host}: TLS: {reason} ({hint})")]

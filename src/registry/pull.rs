@@ -10,6 +10,7 @@ use crate::config::Settings;
 use crate::digest::Digest;
 use crate::digest::Hasher;
 use crate::image::config::{host_platform, now_rfc3339};
+use crate::policy;
 use crate::registry::client::RegistryClient;
 use crate::registry::download::{self, Downloads, Part, Start};
 use crate::registry::media::{self, Descriptor, Fetched, ImageManifest};
@@ -107,14 +108,24 @@ pub fn pull(
     )))
 }
 
-/// Pull one fully qualified remote image, from the mirrors and the location
-/// `registries.toml` gives it ([`mirrors::pull_sources`]), in order; stored as `name`.
+/// Pull one fully qualified remote image, when `policy.json` lets it in, from the mirrors
+/// and the location `registries.toml` gives it ([`mirrors::pull_sources`]), in order;
+/// stored as `name`.
 pub fn pull_remote(
     store: &Store,
     settings: &Settings,
     name: &RemoteName,
     progress: ProgressFn<'_>,
 ) -> Result<Pulled, RegistryError> {
+    // The policy judges the name asked for, wherever the bytes come from.
+    let scopes = policy::docker_scopes(
+        &name.registry,
+        &name.repository,
+        &name.reference.to_string(),
+    );
+    settings
+        .policy
+        .check(policy::DOCKER, &scopes, &format!("docker://{name}"))?;
     let sources = mirrors::pull_sources(name, &settings.registries)?;
     if let [only] = sources.as_slice() {
         return pull_from(store, settings, &only.name, name, progress);

@@ -1839,6 +1839,97 @@ fn a_partial_download_continues_with_a_range_request_to_docker_registry() {
     assert!(downloads(&c).is_empty(), "{:?}", downloads(&c));
 }
 
+#[test]
+fn policy_json_decides_which_images_may_come_in() {
+    need!("docker-registry");
+    let reg = Registry::start(Auth::Open, false);
+    let a = Env::new();
+    insecure(&a, &[reg.host()]);
+    let id = import_small(&a, &reg.image("ok/app:1"), "policy");
+    for repo in ["ok/app:1", "secret/app:1", "signed/app:1"] {
+        a.ok(&["ctr-img", "tag", &reg.image("ok/app:1"), &reg.image(repo)]);
+        a.ok(&["ctr-img", "push", &reg.image(repo)]);
+    }
+    let trusted = a.path("trusted");
+    std::fs::create_dir_all(&trusted).expect("dir");
+    let (good_tar, other_tar) = (trusted.join("app.tar"), a.path("app.tar"));
+    for t in [&good_tar, &other_tar] {
+        a.ok(&[
+            "ctr-img",
+            "save",
+            &reg.image("ok/app:1"),
+            "-o",
+            t.to_str().expect("utf8"),
+        ]);
+    }
+
+    let b = Env::new();
+    insecure(&b, &[reg.host()]);
+    let h = reg.host();
+    write(
+        &b.conf().join("policy.json"),
+        format!(
+            r#"{{"default": [{{"type": "reject"}}],
+                "transports": {{
+                    "docker": {{
+                        "{h}/ok": [{{"type": "insecureAcceptAnything"}}],
+                        "{h}/signed": [{{"type": "signedBy", "keyType": "GPGKeys", "keyPath": "/k.gpg"}}]
+                    }},
+                    "docker-archive": {{"{}": [{{"type": "insecureAcceptAnything"}}]}}
+                }}}}"#,
+            trusted.canonicalize().expect("trusted").display()
+        )
+        .as_bytes(),
+    );
+    b.ok(&["ctr-img", "pull", &reg.image("ok/app:1")]);
+    assert_eq!(id_of(&b, &reg.image("ok/app:1")), id);
+    b.ok(&["ctr-img", "load", "-i", good_tar.to_str().expect("utf8")]);
+    let before = snapshot(&b.dataroot());
+    let err = fail_line(&b, &["ctr-img", "pull", &reg.image("secret/app:1")]);
+    assert!(
+        err.contains(&format!(
+            "Source image rejected: Running image docker://{}:1 is rejected by policy.",
+            reg.image("secret/app")
+        )),
+        "{err}"
+    );
+    let err = fail_line(&b, &["ctr-img", "pull", &reg.image("signed/app:1")]);
+    assert!(
+        err.contains("signedBy") && err.contains("does not verify signatures"),
+        "{err}"
+    );
+    let err = fail_line(
+        &b,
+        &["ctr-img", "load", "-i", other_tar.to_str().expect("utf8")],
+    );
+    assert!(
+        err.contains("docker-archive:") && err.contains("rejected by policy"),
+        "{err}"
+    );
+    let rootfs = b.path("rootfs.tar");
+    write(&rootfs, &small_rootfs("policy-import"));
+    let err = fail_line(
+        &b,
+        &["ctr-img", "import", rootfs.to_str().expect("utf8"), "imp:1"],
+    );
+    assert!(
+        err.contains("tarball:") && err.contains("rejected by policy"),
+        "{err}"
+    );
+    let ctx = b.path("ctx");
+    std::fs::create_dir_all(&ctx).expect("ctx");
+    write(
+        &ctx.join("Dockerfile"),
+        format!("FROM {}\n", reg.image("secret/app:1")).as_bytes(),
+    );
+    let err = fail_line(
+        &b,
+        &["ctr-img", "build", "-t", "x:1", ctx.to_str().expect("utf8")],
+    );
+    assert!(err.contains("rejected by policy"), "{err}");
+    assert_eq!(snapshot(&b.dataroot()), before, "store unchanged");
+}
+
 /// Incompressible bytes.
 fn noise(seed: u64, n: usize) -> Vec<u8> {
     let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;

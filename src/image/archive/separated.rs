@@ -434,10 +434,13 @@ pub fn save(
 /// Load an app image from separated packages.
 pub fn load(
     store: &Store,
+    policy: &crate::policy::Policy,
     opts: &LoadSeparated,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<Vec<Loaded>, ImageError> {
     let app = Reference::parse_tagged_name(&opts.app)?.to_string();
+    // Its tarballs are docker-archives, all in (or named next to) this directory.
+    load::check_file_policy(policy, crate::policy::DOCKER_ARCHIVE, &opts.dir)?;
     let mpath = opts.dir.join(MANIFEST_FILE);
     let mb = read_small_file(&mpath, "separated image manifest")?;
     let manifest: BTreeMap<String, TarballInfo> = serde_json::from_slice(&mb)
