@@ -18,7 +18,8 @@ fn root() -> PathBuf {
 }
 
 /// Every man page, by file name: `isula-build.1`, `isula-build-ctr-img.1`,
-/// `isula-build-ctr-img-build.1`, … (hidden commands and `help` left out).
+/// `isula-build-ctr-img-build.1`, …, and `isula-builder.1` (hidden commands and `help` left
+/// out).
 fn man_pages() -> BTreeMap<String, Vec<u8>> {
     fn walk(cmd: clap::Command, out: &mut BTreeMap<String, Vec<u8>>) {
         for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()).cloned() {
@@ -35,6 +36,10 @@ fn man_pages() -> BTreeMap<String, Vec<u8>> {
     cmd.build();
     let mut out = BTreeMap::new();
     walk(cmd, &mut out);
+    // The compatibility server (the same binary started as `isula-builder`).
+    let mut server = isula_build::compat::flags::ServerArgs::command();
+    server.build();
+    walk(server, &mut out);
     out
 }
 
@@ -120,6 +125,7 @@ fn every_command_has_a_page_and_the_completion_command_prints_the_committed_scri
         "isula-build-manifest-push.1",
         "isula-build-login.1",
         "isula-build-completion.1",
+        "isula-builder.1",
     ] {
         assert!(pages.contains_key(name), "no {name} in {:?}", pages.keys());
     }
