@@ -359,254 +359,264 @@ impl From<RegistryError> for Failure {
     }
 }
 
-/// Download, verify and stage one layer, resuming from the download cache when it has
-/// (part of) the blob; once more from scratch when the cached bytes do not verify.
-#[allow(clippy::too_many_arguments)]
-fn fetch_layer(
-    client: &RegistryClient,
-    repo: &str,
-    ws: &WorkDir,
-    desc: &Descriptor,
-    diff_id: &Digest,
-    parent: Option<&Digest>,
-    cancel: &AtomicBool,
-    progress: ProgressFn<'_>,
-    downloads: Option<&Downloads>,
-) -> Result<StagedLayer, RegistryError> {
-    let once = |fresh| {
-        fetch_layer_once(
-            client, repo, ws, desc, diff_id, parent, cancel, progress, downloads, fresh,
-        )
-    };
-    match once(false) {
-        Ok(st) => Ok(st),
-        Err(f) if f.retry => {
-            tracing::debug!(
-                "layer {}: cached bytes did not verify: {}",
-                desc.digest,
-                f.err
-            );
-            once(true).map_err(|f| f.err)
-        }
-        Err(f) => Err(f.err),
-    }
+/// What every layer of one pull is fetched with.
+struct LayerFetch<'a> {
+    client: &'a RegistryClient,
+    repo: &'a str,
+    ws: &'a WorkDir,
+    cancel: &'a AtomicBool,
+    progress: ProgressFn<'a>,
+    downloads: Option<&'a Downloads>,
 }
 
-#[allow(clippy::too_many_arguments)]
-fn fetch_layer_once(
-    client: &RegistryClient,
-    repo: &str,
-    ws: &WorkDir,
-    desc: &Descriptor,
-    diff_id: &Digest,
-    parent: Option<&Digest>,
-    cancel: &AtomicBool,
-    progress: ProgressFn<'_>,
-    downloads: Option<&Downloads>,
-    fresh: bool,
-) -> Result<StagedLayer, Failure> {
-    progress(Progress::LayerStart {
-        digest: &desc.digest,
-        size: desc.size,
-    });
-    let what = format!("layer {}", desc.digest);
-    let size_check = |len: Option<u64>, expected: u64| match len {
-        Some(len) if len != expected => Err(RegistryError::SizeMismatch {
-            what: what.clone(),
-            expected,
-            actual: len,
-        }),
-        _ => Ok(()),
-    };
-    let start = downloads.map_or(Start::Uncached, |d| d.begin(&desc.digest, desc.size, fresh));
-    // Where the bytes come from: (cached bytes, the registry's reply, the partial download).
-    let mut complete_entry = None;
-    let (cached, net, part): (Option<Box<dyn Read>>, Option<Response>, Option<Part>) = match start {
-        Start::Complete(f, path) => {
-            complete_entry = Some(path);
-            (Some(Box::new(f)), None, None)
+impl LayerFetch<'_> {
+    /// Download, verify and stage one layer, resuming from the download cache when it has
+    /// (part of) the blob; once more from scratch when the cached bytes do not verify.
+    fn fetch(
+        &self,
+        desc: &Descriptor,
+        diff_id: &Digest,
+        parent: Option<&Digest>,
+    ) -> Result<StagedLayer, RegistryError> {
+        match self.fetch_once(desc, diff_id, parent, false) {
+            Ok(st) => Ok(st),
+            Err(f) if f.retry => {
+                tracing::debug!(
+                    "layer {}: cached bytes did not verify: {}",
+                    desc.digest,
+                    f.err
+                );
+                self.fetch_once(desc, diff_id, parent, true)
+                    .map_err(|f| f.err)
+            }
+            Err(f) => Err(f.err),
         }
-        Start::Partial(p) if p.have() > 0 => {
-            let have = p.have();
-            let resp = client.get_blob_from(repo, &desc.digest, have)?;
-            if resp.status() == reqwest::StatusCode::PARTIAL_CONTENT
-                && range_fits(&resp, have, desc.size)
-            {
-                size_check(resp.content_length(), desc.size - have)?;
-                let prefix = p
-                    .prefix()
-                    .map_err(|e| RegistryError::file(&PathBuf::from(download::DIR), e))?;
-                (Some(Box::new(prefix)), Some(resp), Some(p))
-            } else {
-                // The whole blob again (no range support): start the partial again.
-                let resp = if resp.status() == reqwest::StatusCode::PARTIAL_CONTENT {
-                    drop(resp);
-                    client.get_blob(repo, &desc.digest)?
-                } else {
-                    resp
+    }
+
+    fn fetch_once(
+        &self,
+        desc: &Descriptor,
+        diff_id: &Digest,
+        parent: Option<&Digest>,
+        fresh: bool,
+    ) -> Result<StagedLayer, Failure> {
+        let LayerFetch {
+            client,
+            repo,
+            ws,
+            cancel,
+            progress,
+            downloads,
+        } = *self;
+        progress(Progress::LayerStart {
+            digest: &desc.digest,
+            size: desc.size,
+        });
+        let what = format!("layer {}", desc.digest);
+        let size_check = |len: Option<u64>, expected: u64| match len {
+            Some(len) if len != expected => Err(RegistryError::SizeMismatch {
+                what: what.clone(),
+                expected,
+                actual: len,
+            }),
+            _ => Ok(()),
+        };
+        let start = downloads.map_or(Start::Uncached, |d| d.begin(&desc.digest, desc.size, fresh));
+        // Where the bytes come from: (cached bytes, the registry's reply, the partial download).
+        let mut complete_entry = None;
+        let (cached, net, part): (Option<Box<dyn Read>>, Option<Response>, Option<Part>) =
+            match start {
+                Start::Complete(f, path) => {
+                    complete_entry = Some(path);
+                    (Some(Box::new(f)), None, None)
+                }
+                Start::Partial(p) if p.have() > 0 => {
+                    let have = p.have();
+                    let resp = client.get_blob_from(repo, &desc.digest, have)?;
+                    if resp.status() == reqwest::StatusCode::PARTIAL_CONTENT
+                        && range_fits(&resp, have, desc.size)
+                    {
+                        size_check(resp.content_length(), desc.size - have)?;
+                        let prefix = p
+                            .prefix()
+                            .map_err(|e| RegistryError::file(&PathBuf::from(download::DIR), e))?;
+                        (Some(Box::new(prefix)), Some(resp), Some(p))
+                    } else {
+                        // The whole blob again (no range support): start the partial again.
+                        let resp = if resp.status() == reqwest::StatusCode::PARTIAL_CONTENT {
+                            drop(resp);
+                            client.get_blob(repo, &desc.digest)?
+                        } else {
+                            resp
+                        };
+                        size_check(resp.content_length(), desc.size)?;
+                        let part = match downloads.map(|d| d.restart(p)) {
+                            Some(Start::Partial(p)) => Some(p),
+                            _ => None,
+                        };
+                        (None, Some(resp), part)
+                    }
+                }
+                Start::Partial(p) => {
+                    // Nothing downloaded yet: an empty entry is not worth keeping on failure.
+                    let resp = client.get_blob(repo, &desc.digest).and_then(|r| {
+                        size_check(r.content_length(), desc.size)?;
+                        Ok(r)
+                    });
+                    match resp {
+                        Ok(r) => (None, Some(r), Some(p)),
+                        Err(e) => {
+                            p.discard();
+                            return Err(e.into());
+                        }
+                    }
+                }
+                Start::Uncached => {
+                    let resp = client.get_blob(repo, &desc.digest)?;
+                    size_check(resp.content_length(), desc.size)?;
+                    (None, Some(resp), None)
+                }
+            };
+        let used_cache = cached.is_some();
+        let opts = UnpackOptions {
+            allow_devices: true,
+            whiteouts: true,
+        };
+        let mut reader = BlobReader {
+            cached,
+            net,
+            tee: part.as_ref().map(Part::file),
+            tee_failed: false,
+            hasher: part.is_none().then(Hasher::new),
+            read: 0,
+            limit: desc.size,
+            what: &desc.digest,
+            cancel,
+            progress,
+            reported: 0,
+            own_error: None,
+        };
+        // The file that will hold every byte read, if there is one: it becomes the blob.
+        let received = complete_entry
+            .as_deref()
+            .or(part.as_ref().map(Part::path))
+            .map(std::path::Path::to_path_buf);
+        let staged = match &received {
+            Some(path) => layer::stage_layer_from_received(
+                ws,
+                &mut reader,
+                &desc.media_type,
+                parent,
+                opts,
+                path,
+            ),
+            None => layer::stage_layer_from_blob(ws, &mut reader, &desc.media_type, parent, opts),
+        };
+        let staged = match staged {
+            Ok(st) => st,
+            Err(e) => {
+                let own = reader.own_error;
+                let mapped = match e {
+                    StoreError::Io { source, .. } if own.is_some() => match own {
+                        Some(OwnError::TimedOut) => {
+                            client.timeout_error(&format!("the download of layer {}", desc.digest))
+                        }
+                        Some(OwnError::CacheWrite) => RegistryError::file(
+                            received
+                                .as_deref()
+                                .unwrap_or(std::path::Path::new(download::DIR)),
+                            source,
+                        ),
+                        _ => RegistryError::Network(format!("layer {}: {source}", desc.digest)),
+                    },
+                    StoreError::Unpack(u) => RegistryError::invalid(&what, u),
+                    StoreError::Io { source, .. } => RegistryError::invalid(&what, source),
+                    other => RegistryError::Store(other),
                 };
-                size_check(resp.content_length(), desc.size)?;
-                let part = match downloads.map(|d| d.restart(p)) {
-                    Some(Start::Partial(p)) => Some(p),
+                if own.is_some() {
+                    // The partial download stays for a retry (unless a write to it failed).
+                    let broken = reader.tee_failed;
+                    drop(reader);
+                    if let Some(p) = part {
+                        if broken || p.file().metadata().map_or(true, |m| m.len() == 0) {
+                            p.discard();
+                        }
+                    }
+                    return Err(mapped.into());
+                }
+                // The layer did not decompress or unpack: if the blob is not the one the
+                // manifest names, that is the cause to report. Read the rest and hash it all.
+                if io::copy(&mut reader, &mut io::sink()).is_err() {
+                    return Err(mapped.into());
+                }
+                let tee_ok = reader.tee.is_some() && !reader.tee_failed;
+                let hashed = reader.hasher.take().map(Hasher::finish);
+                drop(reader);
+                let actual = match (&part, hashed) {
+                    (_, Some(d)) => Some(d),
+                    (Some(p), None) if tee_ok => p.digest().ok().map(|(d, _)| d),
                     _ => None,
                 };
-                (None, Some(resp), part)
-            }
-        }
-        Start::Partial(p) => {
-            // Nothing downloaded yet: an empty entry is not worth keeping on failure.
-            let resp = client.get_blob(repo, &desc.digest).and_then(|r| {
-                size_check(r.content_length(), desc.size)?;
-                Ok(r)
-            });
-            match resp {
-                Ok(r) => (None, Some(r), Some(p)),
-                Err(e) => {
-                    p.discard();
-                    return Err(e.into());
-                }
-            }
-        }
-        Start::Uncached => {
-            let resp = client.get_blob(repo, &desc.digest)?;
-            size_check(resp.content_length(), desc.size)?;
-            (None, Some(resp), None)
-        }
-    };
-    let used_cache = cached.is_some();
-    let opts = UnpackOptions {
-        allow_devices: true,
-        whiteouts: true,
-    };
-    let mut reader = BlobReader {
-        cached,
-        net,
-        tee: part.as_ref().map(Part::file),
-        tee_failed: false,
-        hasher: part.is_none().then(Hasher::new),
-        read: 0,
-        limit: desc.size,
-        what: &desc.digest,
-        cancel,
-        progress,
-        reported: 0,
-        own_error: None,
-    };
-    // The file that will hold every byte read, if there is one: it becomes the blob.
-    let received = complete_entry
-        .as_deref()
-        .or(part.as_ref().map(Part::path))
-        .map(std::path::Path::to_path_buf);
-    let staged = match &received {
-        Some(path) => {
-            layer::stage_layer_from_received(ws, &mut reader, &desc.media_type, parent, opts, path)
-        }
-        None => layer::stage_layer_from_blob(ws, &mut reader, &desc.media_type, parent, opts),
-    };
-    let staged = match staged {
-        Ok(st) => st,
-        Err(e) => {
-            let own = reader.own_error;
-            let mapped = match e {
-                StoreError::Io { source, .. } if own.is_some() => match own {
-                    Some(OwnError::TimedOut) => {
-                        client.timeout_error(&format!("the download of layer {}", desc.digest))
-                    }
-                    Some(OwnError::CacheWrite) => RegistryError::file(
-                        received
-                            .as_deref()
-                            .unwrap_or(std::path::Path::new(download::DIR)),
-                        source,
-                    ),
-                    _ => RegistryError::Network(format!("layer {}: {source}", desc.digest)),
-                },
-                StoreError::Unpack(u) => RegistryError::invalid(&what, u),
-                StoreError::Io { source, .. } => RegistryError::invalid(&what, source),
-                other => RegistryError::Store(other),
-            };
-            if own.is_some() {
-                // The partial download stays for a retry (unless a write to it failed).
-                let broken = reader.tee_failed;
-                drop(reader);
                 if let Some(p) = part {
-                    if broken || p.file().metadata().map_or(true, |m| m.len() == 0) {
-                        p.discard();
-                    }
+                    p.discard();
                 }
-                return Err(mapped.into());
+                return Err(match actual {
+                    Some(actual) if actual != desc.digest => Failure {
+                        err: RegistryError::DigestMismatch {
+                            what,
+                            expected: desc.digest.clone(),
+                            actual,
+                        },
+                        retry: used_cache,
+                    },
+                    _ => mapped.into(),
+                });
             }
-            // The layer did not decompress or unpack: if the blob is not the one the
-            // manifest names, that is the cause to report. Read the rest and hash it all.
-            if io::copy(&mut reader, &mut io::sink()).is_err() {
-                return Err(mapped.into());
-            }
-            let tee_ok = reader.tee.is_some() && !reader.tee_failed;
-            let hashed = reader.hasher.take().map(Hasher::finish);
-            drop(reader);
-            let actual = match (&part, hashed) {
-                (_, Some(d)) => Some(d),
-                (Some(p), None) if tee_ok => p.digest().ok().map(|(d, _)| d),
-                _ => None,
-            };
+        };
+        drop(reader);
+        let mismatch = if staged.meta.blob != desc.digest {
+            Some(RegistryError::DigestMismatch {
+                what: what.clone(),
+                expected: desc.digest.clone(),
+                actual: staged.meta.blob.clone(),
+            })
+        } else if staged.meta.blob_size != desc.size {
+            Some(RegistryError::SizeMismatch {
+                what: what.clone(),
+                expected: desc.size,
+                actual: staged.meta.blob_size,
+            })
+        } else {
+            None
+        };
+        if let Some(err) = mismatch {
             if let Some(p) = part {
                 p.discard();
             }
-            return Err(match actual {
-                Some(actual) if actual != desc.digest => Failure {
-                    err: RegistryError::DigestMismatch {
-                        what,
-                        expected: desc.digest.clone(),
-                        actual,
-                    },
-                    retry: used_cache,
-                },
-                _ => mapped.into(),
+            return Err(Failure {
+                err,
+                retry: used_cache,
             });
         }
-    };
-    drop(reader);
-    let mismatch = if staged.meta.blob != desc.digest {
-        Some(RegistryError::DigestMismatch {
-            what: what.clone(),
-            expected: desc.digest.clone(),
-            actual: staged.meta.blob.clone(),
-        })
-    } else if staged.meta.blob_size != desc.size {
-        Some(RegistryError::SizeMismatch {
-            what: what.clone(),
-            expected: desc.size,
-            actual: staged.meta.blob_size,
-        })
-    } else {
-        None
-    };
-    if let Some(err) = mismatch {
-        if let Some(p) = part {
-            p.discard();
+        if &staged.meta.diff_id != diff_id {
+            if let Some(p) = part {
+                p.discard();
+            }
+            return Err(RegistryError::DigestMismatch {
+                what: format!("uncompressed layer {} (config diff_id)", desc.digest),
+                expected: diff_id.clone(),
+                actual: staged.meta.diff_id.clone(),
+            }
+            .into());
         }
-        return Err(Failure {
-            err,
-            retry: used_cache,
+        if let Some(d) = downloads {
+            d.complete(&desc.digest, &staged.blob_path, part, desc.size);
+        }
+        progress(Progress::LayerDone {
+            digest: &desc.digest,
         });
+        Ok(staged)
     }
-    if &staged.meta.diff_id != diff_id {
-        if let Some(p) = part {
-            p.discard();
-        }
-        return Err(RegistryError::DigestMismatch {
-            what: format!("uncompressed layer {} (config diff_id)", desc.digest),
-            expected: diff_id.clone(),
-            actual: staged.meta.diff_id.clone(),
-        }
-        .into());
-    }
-    if let Some(d) = downloads {
-        d.complete(&desc.digest, &staged.blob_path, part, desc.size);
-    }
-    progress(Progress::LayerDone {
-        digest: &desc.digest,
-    });
-    Ok(staged)
 }
 
 /// Fetch config and layers of `manifest` from `source` (through `client`) and publish the
@@ -731,6 +741,14 @@ pub fn fetch_image(
     let workers = todo.len().min(PARALLEL_LAYERS);
     // Each finished layer starts going to disk while the others download.
     let flusher = fsutil::Flusher::start(ws.path());
+    let layers = LayerFetch {
+        client,
+        repo,
+        ws: &ws,
+        cancel: &cancel,
+        progress,
+        downloads: downloads.as_ref(),
+    };
     std::thread::scope(|s| {
         for _ in 0..workers {
             s.spawn(|| loop {
@@ -740,17 +758,7 @@ pub fn fetch_image(
                     break;
                 }
                 let parent = if i == 0 { None } else { Some(&chains[i - 1]) };
-                match fetch_layer(
-                    client,
-                    repo,
-                    &ws,
-                    &manifest.layers[i],
-                    &diff_ids[i],
-                    parent,
-                    &cancel,
-                    progress,
-                    downloads.as_ref(),
-                ) {
+                match layers.fetch(&manifest.layers[i], &diff_ids[i], parent) {
                     Ok(st) => {
                         staged.lock().unwrap_or_else(|p| p.into_inner())[i] = Some(st);
                         flusher.kick();
