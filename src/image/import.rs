@@ -9,7 +9,7 @@ use crate::image::config::{
 use crate::image::error::ImageError;
 use crate::image::reference::Reference;
 use crate::storage::unpack::UnpackOptions;
-use crate::storage::{fsutil, layer, ImageRecord, Store, StoreError};
+use crate::storage::{layer, ImageRecord, Store, StoreError};
 use std::fs::File;
 use std::io::{self, Read};
 use std::os::unix::fs::OpenOptionsExt;
@@ -158,7 +158,8 @@ pub fn import(
     };
     let manifest_bytes = serde_json::to_vec(&manifest).map_err(|e| fail(e.to_string()))?;
     let (manifest_path, manifest_digest) = ws.stage_blob(&manifest_bytes)?;
-    fsutil::syncfs(ws.path()).map_err(|e| StoreError::io(ws.path(), e))?;
+    // The blobs are synced by stage_blob; the layer's own files, not the whole filesystem.
+    staged.sync()?;
 
     let id = config_digest.hex().to_string();
     let mut tx = store.begin()?;

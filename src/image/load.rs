@@ -25,7 +25,7 @@ use crate::image::import::open_source;
 use crate::policy::{self, Policy};
 use crate::storage::unpack::UnpackOptions;
 use crate::storage::{
-    fsutil, layer, ImageRecord, LayerMeta, Lease, StagedLayer, Store, StoreError, WorkDir,
+    layer, ImageRecord, LayerMeta, Lease, StagedLayer, Store, StoreError, WorkDir,
 };
 use std::cell::Cell;
 use std::collections::HashMap;
@@ -432,7 +432,16 @@ pub fn load_plans(
             size,
         });
     }
-    fsutil::syncfs(ws.path()).map_err(|e| StoreError::io(ws.path(), e))?;
+    // Only what is published, file by file: a `syncfs` would also wait for every other
+    // process's dirty data on the filesystem.
+    for st in &staged {
+        st.sync()?;
+    }
+    for (p, _) in &blobs {
+        std::fs::File::open(p)
+            .and_then(|f| f.sync_all())
+            .map_err(|e| StoreError::io(p, e))?;
+    }
 
     let mut tx = store.begin()?;
     for st in &staged {

@@ -193,6 +193,10 @@ fn pull_from(
     )
 }
 
+/// Bytes of a partial download between two early-writeback requests: the blob is on disk
+/// by the time it is verified, so the layer's `fsync` finds little to wait for.
+const WRITEBACK_EVERY: u64 = 8 << 20;
+
 /// Why a [`BlobReader`] failed a read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum OwnError {
@@ -215,6 +219,10 @@ struct BlobReader<'a> {
     /// The partial download the registry's bytes go to.
     tee: Option<&'a File>,
     tee_failed: bool,
+    /// Where the next tee write lands in the partial download, and where the range not
+    /// yet handed to early writeback starts.
+    tee_pos: u64,
+    tee_flushed: u64,
     /// Hash of everything read, kept when there is no partial download to hash later.
     hasher: Option<Hasher>,
     read: u64,
@@ -261,6 +269,12 @@ impl BlobReader<'_> {
                             self.tee = None;
                             self.tee_failed = true;
                             return Err(self.fail(OwnError::CacheWrite, e));
+                        }
+                        self.tee_pos += n as u64;
+                        if self.tee_pos - self.tee_flushed >= WRITEBACK_EVERY {
+                            let len = self.tee_pos - self.tee_flushed;
+                            fsutil::start_writeback(f, self.tee_flushed, len);
+                            self.tee_flushed = self.tee_pos;
                         }
                     }
                 }
@@ -487,6 +501,8 @@ impl LayerFetch<'_> {
             net,
             tee: part.as_ref().map(Part::file),
             tee_failed: false,
+            tee_pos: part.as_ref().map_or(0, Part::have),
+            tee_flushed: part.as_ref().map_or(0, Part::have),
             hasher: part.is_none().then(Hasher::new),
             read: 0,
             limit: desc.size,
@@ -739,8 +755,6 @@ pub fn fetch_image(
     let cancel = AtomicBool::new(false);
     let next = AtomicUsize::new(0);
     let workers = todo.len().min(PARALLEL_LAYERS);
-    // Each finished layer starts going to disk while the others download.
-    let flusher = fsutil::Flusher::start(ws.path());
     let layers = LayerFetch {
         client,
         repo,
@@ -758,10 +772,13 @@ pub fn fetch_image(
                     break;
                 }
                 let parent = if i == 0 { None } else { Some(&chains[i - 1]) };
-                match layers.fetch(&manifest.layers[i], &diff_ids[i], parent) {
+                // Each finished layer goes to disk (its files only) while others download.
+                let fetched = layers
+                    .fetch(&manifest.layers[i], &diff_ids[i], parent)
+                    .and_then(|st| st.sync().map(|()| st).map_err(RegistryError::from));
+                match fetched {
                     Ok(st) => {
                         staged.lock().unwrap_or_else(|p| p.into_inner())[i] = Some(st);
-                        flusher.kick();
                     }
                     Err(e) => {
                         let was_cancelled = cancel.swap(true, Ordering::SeqCst);
@@ -775,7 +792,6 @@ pub fn fetch_image(
             });
         }
     });
-    drop(flusher);
     if let Some(e) = first_error.into_inner().unwrap_or_else(|p| p.into_inner()) {
         return Err(e);
     }
@@ -799,9 +815,9 @@ pub fn fetch_image(
     } else {
         synthesize_docker_manifest(&config_bytes, &config_digest, &metas)?
     };
+    // Synced by stage_blob, as each layer was after staging.
     let (config_path, _) = ws.stage_blob(&config_bytes)?;
     let (manifest_path, stored_digest) = ws.stage_blob(&stored_manifest)?;
-    fsutil::syncfs(ws.path()).map_err(|e| StoreError::io(ws.path(), e))?;
 
     let mut tx = store.begin()?;
     for st in staged.iter().flatten() {

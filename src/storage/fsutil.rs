@@ -35,6 +35,19 @@ pub fn syncfs(path: &Path) -> io::Result<()> {
     nix::unistd::syncfs(&f).map_err(io::Error::from)
 }
 
+/// Start writing `len` bytes of `f` at `offset` to disk without waiting, and let the page
+/// cache drop them once written (`POSIX_FADV_DONTNEED`, which Linux implements as writeback
+/// of the range's dirty pages, then dropping its clean ones). A later `fsync` of the file
+/// then has little left to wait for, and, unlike a `syncfs`, nothing of other files. Best
+/// effort: errors are ignored.
+pub fn start_writeback(f: &File, offset: u64, len: u64) {
+    use nix::fcntl::{posix_fadvise, PosixFadviseAdvice};
+    let (Ok(offset), Ok(len)) = (i64::try_from(offset), i64::try_from(len)) else {
+        return;
+    };
+    let _ = posix_fadvise(f, offset, len, PosixFadviseAdvice::POSIX_FADV_DONTNEED);
+}
+
 /// Starts writeback early: a thread that `syncfs`es a work dir whenever it is kicked, while
 /// the caller goes on producing data, so that the final `syncfs` before publishing (which
 /// the caller still makes: this is only a head start, its errors are ignored) finds most

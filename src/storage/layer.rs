@@ -5,12 +5,13 @@
 //!
 //! Nothing here compresses: a layer created or loaded here is stored as its uncompressed
 //! tar (`blob == diff_id`), and is gzip-compressed only when pushed (see
-//! [`LayerMeta::gzip`]). Staging writes but does not sync: callers `syncfs` the work dir
-//! once before publishing (see [`crate::storage::Transaction`]).
+//! [`LayerMeta::gzip`]). Staging writes but does not sync: callers sync what they publish
+//! ([`StagedLayer::sync`], or one `syncfs` of the work dir for diff dirs) before publishing
+//! (see [`crate::storage::Transaction`]).
 
 use crate::compression::{self, Compression};
 use crate::digest::{Digest, Hasher};
-use crate::storage::fsutil::Flusher;
+use crate::storage::fsutil::{self, Flusher};
 use crate::storage::pack::{self, PackOptions};
 use crate::storage::unpack::{self, UnpackOptions, UnpackStats};
 use crate::storage::workspace::WorkDir;
@@ -121,6 +122,25 @@ pub struct StagedLayer {
     pub blob_path: PathBuf,
     pub meta: LayerMeta,
     pub stats: UnpackStats,
+}
+
+impl StagedLayer {
+    /// Make this staged layer durable by itself: fsync its blob, its `meta.json` and its
+    /// dir, instead of a `syncfs` that would also wait for every other process's dirty data
+    /// on the filesystem. A layer with an unpacked `diff/` (a build's) is synced with
+    /// `syncfs`, which covers its many files in one call.
+    pub fn sync(&self) -> Result<(), StoreError> {
+        let diff = self.dir.join("diff");
+        if diff.exists() {
+            return fsutil::syncfs(&self.dir).map_err(|e| StoreError::io(&self.dir, e));
+        }
+        for f in [self.blob_path.clone(), self.dir.join("meta.json")] {
+            File::open(&f)
+                .and_then(|h| h.sync_all())
+                .map_err(|e| StoreError::io(&f, e))?;
+        }
+        fsutil::fsync_dir(&self.dir).map_err(|e| StoreError::io(&self.dir, e))
+    }
 }
 
 /// Bytes handed to the blob writer thread at once.

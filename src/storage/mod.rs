@@ -12,7 +12,7 @@
 //! ```
 //!
 //! Rules: nothing enters `blobs/`, `layers/` or `images.json` except by `rename` of a complete,
-//! synced object (the work dir is `syncfs`'d once before publishing), and only under the
+//! synced object (fsync'd file by file, or the work dir `syncfs`'d once), and only under the
 //! exclusive store lock ([`Transaction`]). Heavy work (unpack, pack, hash) happens in a
 //! [`WorkDir`] under `tmp/` without that lock.
 //!
