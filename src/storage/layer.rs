@@ -430,16 +430,14 @@ pub fn stage_layer_from_received<R: Read>(
     received: &Path,
 ) -> Result<StagedLayer, StoreError> {
     let (dir, blob_path) = new_layer_dir(ws)?;
-    let st = stage_blob_into(
+    let target = BlobTarget {
         dir,
         blob_path,
-        BlobOut::Elsewhere,
-        blob_stream,
-        media_type,
-        parent,
-        opts,
-        &mut |_| Ok(()),
-    )?;
+        out: BlobOut::Elsewhere,
+    };
+    let st = stage_blob_into(target, blob_stream, media_type, parent, opts, &mut |_| {
+        Ok(())
+    })?;
     if std::fs::hard_link(received, &st.blob_path).is_err() {
         std::fs::copy(received, &st.blob_path).map_err(|e| StoreError::io(&st.blob_path, e))?;
     }
@@ -483,30 +481,34 @@ pub fn stage_layer_from_blob_guarded<R: Read>(
     guard: &mut dyn FnMut(u64) -> io::Result<()>,
 ) -> Result<StagedLayer, StoreError> {
     let (dir, blob_path, blob_file) = new_layer(ws)?;
-    let out = BlobOut::File(BufWriter::with_capacity(1 << 20, blob_file));
-    stage_blob_into(
+    let target = BlobTarget {
         dir,
         blob_path,
-        out,
-        blob_stream,
-        media_type,
-        parent,
-        opts,
-        guard,
-    )
+        out: BlobOut::File(BufWriter::with_capacity(1 << 20, blob_file)),
+    };
+    stage_blob_into(target, blob_stream, media_type, parent, opts, guard)
 }
 
-#[allow(clippy::too_many_arguments)]
-fn stage_blob_into<R: Read>(
+/// A new layer dir, where its blob is, and where the blob's bytes go while staging.
+struct BlobTarget {
     dir: PathBuf,
     blob_path: PathBuf,
     out: BlobOut,
+}
+
+fn stage_blob_into<R: Read>(
+    target: BlobTarget,
     blob_stream: R,
     media_type: &str,
     parent: Option<&Digest>,
     opts: UnpackOptions,
     guard: &mut dyn FnMut(u64) -> io::Result<()>,
 ) -> Result<StagedLayer, StoreError> {
+    let BlobTarget {
+        dir,
+        blob_path,
+        out,
+    } = target;
     let mut tee = BlobTee {
         inner: blob_stream,
         out: crate::digest::HashingWriter::new(out),
