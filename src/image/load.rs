@@ -416,9 +416,7 @@ pub fn load_plans(
         };
         let mbytes =
             serde_json::to_vec(&manifest).map_err(|e| LoadError::Invalid(e.to_string()))?;
-        let mpath = ws.child(&format!("manifest-{}", config_digest.hex()));
-        std::fs::write(&mpath, &mbytes).map_err(|e| StoreError::io(&mpath, e))?;
-        let md = Digest::of(&mbytes);
+        let (mpath, md) = ws.stage_blob(&mbytes)?;
         blobs.push((mpath, md.clone()));
         records.push(ImageRecord {
             id: config_digest.hex().to_string(),
@@ -432,15 +430,10 @@ pub fn load_plans(
             size,
         });
     }
-    // Only what is published, file by file: a `syncfs` would also wait for every other
-    // process's dirty data on the filesystem.
+    // Only what is published, file by file (configs and manifests were synced by
+    // stage_blob): a `syncfs` would also wait for every other process's dirty data.
     for st in &staged {
         st.sync()?;
-    }
-    for (p, _) in &blobs {
-        std::fs::File::open(p)
-            .and_then(|f| f.sync_all())
-            .map_err(|e| StoreError::io(p, e))?;
     }
 
     let mut tx = store.begin()?;

@@ -78,19 +78,19 @@ impl Part {
         Ok(File::open(&self.path)?.take(self.have))
     }
 
-    /// Hash of the whole file (after a download was finished into it).
-    pub fn digest(&self) -> io::Result<(Digest, u64)> {
-        let mut r = crate::digest::HashingReader::new(File::open(&self.path)?);
-        io::copy(&mut r, &mut io::sink())?;
-        let (d, n, _) = r.finish();
-        Ok((d, n))
-    }
-
     /// Delete the partial download.
     pub fn discard(self) {
         // Still locked by us: the path names our file.
         let _ = std::fs::remove_file(&self.path);
     }
+}
+
+/// Digest and size of the file at `path`.
+pub fn file_digest(path: &Path) -> io::Result<(Digest, u64)> {
+    let mut r = crate::digest::HashingReader::new(File::open(path)?);
+    io::copy(&mut r, &mut io::sink())?;
+    let (d, n, _) = r.finish();
+    Ok((d, n))
 }
 
 fn open_locked(path: &Path) -> io::Result<Option<File>> {
@@ -299,7 +299,10 @@ mod tests {
         p.prefix().unwrap().read_to_end(&mut pre).unwrap();
         assert_eq!(pre, b"hell");
         p.file().write_all(&blob[4..]).unwrap();
-        assert_eq!(p.digest().unwrap(), (d.clone(), blob.len() as u64));
+        assert_eq!(
+            file_digest(p.path()).unwrap(),
+            (d.clone(), blob.len() as u64)
+        );
         let staged = t.path().join("staged");
         std::fs::write(&staged, &blob).unwrap();
         dl.complete(&d, &staged, Some(p), blob.len() as u64);

@@ -157,12 +157,12 @@ fn pull_from(
     progress: ProgressFn<'_>,
 ) -> Result<Pulled, RegistryError> {
     let client = RegistryClient::connect(settings, &source.registry, source.api_host(), None)?;
-    let display = if source == name {
+    let resolved = if source == name {
         name.to_string()
     } else {
         format!("{name} (from {source})")
     };
-    progress(Progress::Resolved { name: &display });
+    progress(Progress::Resolved { name: &resolved });
     let display = source.to_string();
     let (bytes, mt, fetched, digest) =
         client.get_manifest(&source.repository, &source.reference, &display)?;
@@ -496,6 +496,11 @@ impl LayerFetch<'_> {
             allow_devices: true,
             whiteouts: true,
         };
+        // The file that will hold every byte read, if there is one: it becomes the blob.
+        let received = complete_entry
+            .as_deref()
+            .or(part.as_ref().map(Part::path))
+            .map(std::path::Path::to_path_buf);
         let mut reader = BlobReader {
             cached,
             net,
@@ -503,7 +508,9 @@ impl LayerFetch<'_> {
             tee_failed: false,
             tee_pos: part.as_ref().map_or(0, Part::have),
             tee_flushed: part.as_ref().map_or(0, Part::have),
-            hasher: part.is_none().then(Hasher::new),
+            // Only without a file to hash afterwards (staging hashes the stream itself;
+            // this is for the error report when staging fails).
+            hasher: received.is_none().then(Hasher::new),
             read: 0,
             limit: desc.size,
             what: &desc.digest,
@@ -512,11 +519,6 @@ impl LayerFetch<'_> {
             reported: 0,
             own_error: None,
         };
-        // The file that will hold every byte read, if there is one: it becomes the blob.
-        let received = complete_entry
-            .as_deref()
-            .or(part.as_ref().map(Part::path))
-            .map(std::path::Path::to_path_buf);
         let staged = match &received {
             Some(path) => layer::stage_layer_from_received(
                 ws,
@@ -568,9 +570,11 @@ impl LayerFetch<'_> {
                 let tee_ok = reader.tee.is_some() && !reader.tee_failed;
                 let hashed = reader.hasher.take().map(Hasher::finish);
                 drop(reader);
-                let actual = match (&part, hashed) {
+                let actual = match (&received, hashed) {
                     (_, Some(d)) => Some(d),
-                    (Some(p), None) if tee_ok => p.digest().ok().map(|(d, _)| d),
+                    (Some(path), None) if tee_ok || part.is_none() => {
+                        download::file_digest(path).ok().map(|(d, _)| d)
+                    }
                     _ => None,
                 };
                 if let Some(p) = part {

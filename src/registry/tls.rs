@@ -138,17 +138,16 @@ pub fn build_clients(
     insecure: bool,
     read_timeout: Option<Duration>,
 ) -> Result<HttpClients, RegistryError> {
+    let tls = host_tls(certs_root, host)?;
     Ok(HttpClients {
-        fetch: build_client(certs_root, host, insecure, read_timeout, true)?,
-        upload: build_client(certs_root, host, insecure, read_timeout, false)?,
-        client_cert: host_tls(certs_root, host)?
-            .client_pairs
-            .first()
-            .map(|p| p.0.clone()),
+        fetch: build_client(&tls, insecure, read_timeout, true)?,
+        upload: build_client(&tls, insecure, read_timeout, false)?,
+        client_cert: tls.client_pairs.first().map(|p| p.0.clone()),
     })
 }
 
-/// An HTTP client for `host`: certs.d material, and certificate checks off when `insecure`.
+/// An HTTP client with the certs.d material `tls` of its host, and certificate checks off
+/// when `insecure`.
 ///
 /// `read_timeout` is the kernel's limit (`TCP_USER_TIMEOUT`) on data we sent staying
 /// unacknowledged or unread: a registry that stops reading an upload, or a host that
@@ -156,13 +155,11 @@ pub fn build_clients(
 /// reqwest's blocking timeout) the wait for a response and each read of its body; uploads
 /// go without that, since the wait covers sending the whole body.
 pub fn build_client(
-    certs_root: &Path,
-    host: &str,
+    tls: &HostTls,
     insecure: bool,
     read_timeout: Option<Duration>,
     limit_waits: bool,
 ) -> Result<Client, RegistryError> {
-    let tls = host_tls(certs_root, host)?;
     let mut b = Client::builder()
         .use_rustls_tls()
         .redirect(reqwest::redirect::Policy::none())

@@ -303,7 +303,16 @@ fn staged_tar_layer(
     (diff_id, size): (Digest, u64),
     stats: UnpackStats,
 ) -> Result<StagedLayer, StoreError> {
-    let meta = tar_meta(parent, diff_id, size);
+    finish_layer(dir, blob_path, tar_meta(parent, diff_id, size), stats)
+}
+
+/// Write `meta` into the staged layer's dir: the layer is staged.
+fn finish_layer(
+    dir: PathBuf,
+    blob_path: PathBuf,
+    meta: LayerMeta,
+    stats: UnpackStats,
+) -> Result<StagedLayer, StoreError> {
     write_meta(&dir, &meta)?;
     Ok(StagedLayer {
         dir,
@@ -543,13 +552,7 @@ fn stage_blob_into<R: Read>(
         media_type: media_type.to_string(),
         gzip: None,
     };
-    write_meta(&dir, &meta)?;
-    Ok(StagedLayer {
-        dir,
-        blob_path,
-        meta,
-        stats,
-    })
+    finish_layer(dir, blob_path, meta, stats)
 }
 
 /// Turn the diff dir `src` (inside `ws`, e.g. a RUN's overlay upper dir) into a staged layer:

@@ -1119,6 +1119,8 @@ fn fake_registry(f: Fake, mode: &'static str, other_port: u16) -> Server {
             return (200, vec![], f.config.clone());
         }
         if p.contains("/blobs/") {
+            // The layer, with a header telling the server how to send it.
+            let flagged = |h: &str| (200, vec![(h.to_string(), "1".to_string())], f.layer.clone());
             match mode {
                 "mismatch" => {
                     let mut bad = f.layer.clone();
@@ -1130,25 +1132,13 @@ fn fake_registry(f: Fake, mode: &'static str, other_port: u16) -> Server {
                     // Not gzip at all, of the right length.
                     return (200, vec![], vec![b'x'; f.layer.len()]);
                 }
-                "stall-body" => {
-                    return (
-                        200,
-                        vec![("X-Test-Stall".into(), "1".into())],
-                        f.layer.clone(),
-                    );
-                }
+                "stall-body" => return flagged("X-Test-Stall"),
                 "stall-head" => {
                     // Accept the request, answer nothing.
                     std::thread::sleep(Duration::from_secs(40));
                     return (200, vec![], f.layer.clone());
                 }
-                "slow" => {
-                    return (
-                        200,
-                        vec![("X-Test-Slow".into(), "1".into())],
-                        f.layer.clone(),
-                    );
-                }
+                "slow" => return flagged("X-Test-Slow"),
                 "redirect" => {
                     return (
                         307,
